@@ -1,0 +1,241 @@
+"""The HTTP face of the backend: Label Studio's ML backend protocol on FastAPI.
+
+Routes, as Label Studio 1.23 calls them:
+  GET  /health   {"status": "UP", "model_class", "model_version", "training": {...}}
+  POST /setup    {project, schema, ...}                       -> {"model_version"}
+  POST /predict  {tasks, project, label_config, params: {context}} -> {"results": [...]}
+  POST /webhook  {action, project, annotation, task}          -> {"status", ...}
+  POST /train    (older Label Studio versions) records a training request
+  GET  /versions {"versions": [model_version]}
+Bad input answers 4xx with {"detail": message} and the server keeps serving; a store
+outage answers 503. Prediction and storage run in the thread pool, so slow clicks of one
+labeler do not block the others (the predictor is thread-safe).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import base64
+import json
+import logging
+import secrets
+import time
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import BackgroundTasks, FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from model import FcanetInputError, Predictor
+from model.corrections import StoreUnavailableError, open_store
+
+from .click_memory import ClickMemory
+from .config import BackendConfig
+from .errors import BadRequest, RequestError
+from .images import ImageFetcher
+from .model import FcanetModel
+from .promoted import PromotionWatcher
+from .training import RecordingLauncher, TrainingLauncher
+
+log = logging.getLogger("fcanet.backend")
+
+#: Webhook bodies carry whole RLE masks; anything far beyond this is not a Label Studio call.
+MAX_BODY_BYTES = 256 * 1024 * 1024
+
+
+def load_predictor(config: BackendConfig, store) -> tuple[Any, str | None]:
+    """(predictor, promoted version it corresponds to): the --checkpoint when given, else the
+    store's promoted model when there is one, else the bundled default."""
+    promoted = None
+    try:
+        promoted = store.promoted_model()
+    except StoreUnavailableError as exc:
+        log.warning("cannot read the promoted model from the store: %s", exc)
+    kwargs = dict(short_side=config.short_side, device=config.device)
+    if config.checkpoint:
+        return Predictor.from_checkpoint(config.checkpoint, **kwargs), (promoted or {}).get("version")
+    if promoted:
+        try:
+            return Predictor.from_checkpoint(promoted["path"], **kwargs), promoted["version"]
+        except FcanetInputError as exc:
+            log.error("the promoted model %s cannot be loaded (%s); serving the bundled model",
+                      promoted["version"], exc)
+    return Predictor.from_checkpoint(None, **kwargs), (promoted or {}).get("version")
+
+
+class PredictorProxy:
+    """Looks like a predictor, always forwards to the model's current one (for the demo)."""
+
+    def __init__(self, model: FcanetModel):
+        self._model = model
+
+    def __getattr__(self, name: str):
+        return getattr(self._model.predictor, name)
+
+
+def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: TrainingLauncher | None = None,
+               fetcher: ImageFetcher | None = None) -> FastAPI:
+    """The backend app. Tests inject a predictor (e.g. `Predictor.for_tests()`), a tmp store
+    and, for images, a fetcher with a fake transport."""
+    store = store if store is not None else open_store(config.store_location, files_dir=config.files_dir)
+    promoted_version = None
+    if predictor is None:
+        predictor, promoted_version = load_predictor(config, store)
+    else:
+        try:
+            promoted_version = (store.promoted_model() or {}).get("version")
+        except StoreUnavailableError:
+            pass
+    fetcher = fetcher or ImageFetcher(config)
+    if launcher is None:
+        delegate = None
+        if config.finetune_steps > 0:
+            from model.finetune.launcher import FinetuneLauncher
+
+            extra = [] if config.store_location == config.data_dir else ["--files-dir", str(config.files_dir)]
+            delegate = FinetuneLauncher(config.store_location, steps=config.finetune_steps, extra_args=extra,
+                                        jobs_dir=str(Path(config.data_dir) / "jobs"))
+        launcher = RecordingLauncher(store, delegate=delegate)
+    model = FcanetModel(predictor, store=store, fetcher=fetcher,
+                        memory=ClickMemory(config.click_memory_items, config.click_memory_ttl_s),
+                        launcher=launcher)
+    watcher = PromotionWatcher(
+        store, model, interval=config.watch_promoted_s, current_version=promoted_version,
+        load=lambda path: Predictor.from_checkpoint(path, short_side=config.short_side, device=config.device),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        watcher.start()
+        log.info("serving %s (model %s) with store %r", type(model).__name__, model.model_version, store)
+        try:
+            yield
+        finally:
+            watcher.stop()
+            fetcher.close()
+
+    app = FastAPI(title="fcanet Label Studio ML backend", lifespan=lifespan)
+    app.state.config = config
+    app.state.model = model
+    app.state.store = store
+    app.state.watcher = watcher
+
+    # --------------------------------------------------------------------- errors
+    @app.exception_handler(RequestError)
+    async def _request_error(request: Request, exc: RequestError):
+        return _error(exc.status, str(exc), request)
+
+    @app.exception_handler(FcanetInputError)
+    async def _input_error(request: Request, exc: FcanetInputError):
+        return _error(422, str(exc), request)
+
+    @app.exception_handler(StoreUnavailableError)
+    async def _store_down(request: Request, exc: StoreUnavailableError):
+        log.error("store unavailable: %s", exc)
+        return _error(503, f"the corrections store is unavailable: {exc}", request)
+
+    # --------------------------------------------------------------------- auth + timing
+    @app.middleware("http")
+    async def _auth_and_log(request: Request, call_next):
+        start = time.perf_counter()
+        if config.basic_auth_user and request.url.path not in ("/health", "/") \
+                and not request.url.path.startswith("/demo"):
+            if not _basic_auth_ok(request.headers.get("authorization"), config):
+                return JSONResponse({"detail": "authentication required"}, status_code=401,
+                                    headers={"WWW-Authenticate": 'Basic realm="fcanet"'})
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"the body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
+        response = await call_next(request)
+        log.info("%s %s -> %d in %.0f ms", request.method, request.url.path, response.status_code,
+                 (time.perf_counter() - start) * 1000)
+        return response
+
+    # --------------------------------------------------------------------- routes
+    def health() -> dict[str, Any]:
+        return {"status": "UP", "model_class": type(model).__name__, "model_version": model.model_version,
+                "training": launcher.status(), "store": store.kind}
+
+    app.get("/health")(health)
+    app.get("/")(health)
+
+    @app.post("/setup")
+    async def setup(request: Request):
+        body = await _json_body(request)
+        return await run_in_threadpool(model.setup, body.get("project"), body.get("schema"),
+                                       extra_params=body.get("extra_params"))
+
+    @app.post("/predict")
+    async def predict(request: Request):
+        body = await _json_body(request)
+        if "tasks" not in body:
+            raise BadRequest("the body needs 'tasks' (a list of Label Studio tasks)")
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise BadRequest("params must be an object")
+        context = params.get("context", body.get("context"))
+        results = await run_in_threadpool(model.predict, body["tasks"], context, project=body.get("project"),
+                                          label_config=body.get("label_config"))
+        return {"results": results, "model_version": model.model_version}
+
+    @app.post("/webhook")
+    async def webhook(request: Request, background: BackgroundTasks):
+        body = await _json_body(request)
+        action = body.get("action")
+        if not isinstance(action, str) or not action:
+            raise BadRequest("a webhook needs an 'action' (e.g. ANNOTATION_CREATED)")
+        return await run_in_threadpool(model.fit, action, body, defer=background.add_task)
+
+    @app.post("/train")
+    async def train(request: Request):
+        body = await _json_body(request)
+        return await run_in_threadpool(model.fit, "START_TRAINING", {"project": body.get("project")})
+
+    @app.get("/versions")
+    def versions():
+        return {"versions": [model.model_version], "model_version": model.model_version}
+
+    if config.with_demo:
+        _mount_demo(app, PredictorProxy(model), store)
+    return app
+
+
+def _mount_demo(app: FastAPI, predictor, store) -> None:
+    import gradio as gr
+
+    from gradio_app.app import build_demo
+
+    gr.mount_gradio_app(app, build_demo(predictor, store), path="/demo")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    if not raw.strip():
+        raise BadRequest("the body is empty: send a JSON object")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def _basic_auth_ok(header: str | None, config: BackendConfig) -> bool:
+    if not header or not header.lower().startswith("basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return secrets.compare_digest(user, config.basic_auth_user or "") and \
+        secrets.compare_digest(password, config.basic_auth_pass or "")
+
+
+def _error(status: int, message: str, request: Request) -> JSONResponse:
+    log.warning("%s %s -> %d: %s", request.method, request.url.path, status, message)
+    return JSONResponse({"detail": message}, status_code=status)

@@ -1,0 +1,58 @@
+"""`fcanet serve`: the Label Studio ML backend (optionally with the Gradio demo at /demo)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "serve", help="run the Label Studio ML backend",
+        description="Serve FCA-Net to Label Studio (GET /health, POST /setup, /predict, /webhook). "
+                    "Label Studio settings come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY; "
+                    "see the README section Smart labeling in Label Studio.",
+    )
+    p.add_argument("--host", help="interface to listen on (default $FCANET_HOST or 127.0.0.1; 0.0.0.0 in Docker)")
+    p.add_argument("--port", type=int, help="port (default $FCANET_PORT or 9090)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: the store's promoted model, else the bundled one)")
+    p.add_argument("--data-dir", help="corrections store and files (default $FCANET_DATA_DIR or ./fcanet-data)")
+    p.add_argument("--store", help="postgresql:// URL for the records (files stay under --data-dir)")
+    p.add_argument("--label-studio-url", help="default $LABEL_STUDIO_URL")
+    p.add_argument("--allowed-image-hosts", help="comma-separated extra image hosts (default $FCANET_ALLOWED_IMAGE_HOSTS)")
+    p.add_argument("--short-side", type=int, help="working resolution (default: the checkpoint's)")
+    p.add_argument("--watch-promoted", type=float, metavar="SECONDS",
+                   help="how often to look for a newly promoted model in the store (0: never; default 10)")
+    p.add_argument("--finetune-steps", type=int,
+                   help="steps of the fine-tuning job START_TRAINING starts (0: only record it; default 200)")
+    p.add_argument("--with-demo", action="store_true", help="also serve the Gradio demo at /demo")
+    p.add_argument("--log-level", help="default $LOG_LEVEL or INFO")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace, env=None):
+    from .config import BackendConfig
+
+    hosts = None
+    if args.allowed_image_hosts is not None:
+        hosts = tuple(h.strip().lower() for h in args.allowed_image_hosts.split(",") if h.strip())
+    return BackendConfig.from_env(
+        env, host=args.host, port=args.port, checkpoint=args.checkpoint, data_dir=args.data_dir,
+        store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
+        short_side=args.short_side, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
+        with_demo=True if args.with_demo else None, log_level=args.log_level,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from .app import create_app
+
+    config = config_from_args(args)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    uvicorn.run(app, host=config.host, port=config.port, log_level=config.log_level.lower(),
+                timeout_keep_alive=30)
+    return 0

@@ -1,0 +1,152 @@
+"""Keeping each object's ordered clicks when Label Studio sends only the newest one.
+
+What Label Studio 1.23 sends (read in its front-end source and seen in a real browser, see
+the README section Smart labeling in Label Studio): on every smart click the context holds the *dynamic* keypoints of
+the clicked label that are still in the annotation, in creation order. With "auto-accept
+suggestions" off (the default) that is the object's whole sequence until the labeler
+accepts or rejects the suggestion (both delete those keypoints). With auto-accept on, each
+suggestion is accepted at once, its keypoints deleted, and the next click arrives alone.
+
+So: a context with two or more keypoints is taken as the whole sequence (and marks this
+task/labeler as "sends full sequences"). A lone keypoint either starts a new object or, in
+auto-accept mode, continues the current one; it continues when it is negative (a negative
+click cannot start an object) or lies near the current object's mask, and this
+task/labeler has never sent a full sequence. Each object keeps one brush result id, so in
+auto-accept mode every click updates the same brush instead of stacking new ones.
+
+Bounded (LRU, `max_items`) and expiring (`ttl_s` since last use); thread-safe.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Sequence
+
+import numpy as np
+
+from model import Click
+
+from .keypoints import SmartKeypoint
+
+
+@dataclass
+class ObjectSession:
+    """The clicks of one object being labelled. clicks: pixels, first = anchor.
+    bbox: (x0, y0, x1, y1) of the last predicted mask in pixels, None before the first."""
+
+    region_id: str
+    keypoint_ids: list[str | None]
+    clicks: list[Click]
+    bbox: tuple[int, int, int, int] | None = None
+    last_used: float = 0.0
+    labels: tuple[str, ...] = field(default_factory=tuple)
+
+
+def new_region_id() -> str:
+    """A region id in Label Studio's style (10 URL-safe characters)."""
+    return secrets.token_urlsafe(8)[:10]
+
+
+class _Expiring:
+    """An LRU dict whose entries expire ttl seconds after their last use."""
+
+    def __init__(self, max_items: int, ttl_s: float, clock: Callable[[], float]):
+        self.max_items, self.ttl_s, self.clock = max_items, ttl_s, clock
+        self._items: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
+
+    def get(self, key):
+        entry = self._items.get(key)
+        if entry is None:
+            return None
+        if self.clock() - entry[0] > self.ttl_s:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return entry[1]
+
+    def put(self, key, value) -> None:
+        self._items[key] = (self.clock(), value)
+        self._items.move_to_end(key)
+        while len(self._items) > self.max_items:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class ClickMemory:
+    """Per (project, task, labeler, image, label) click sessions, plus brush id -> clicks."""
+
+    def __init__(self, max_items: int = 2048, ttl_s: float = 1800.0, clock: Callable[[], float] = time.monotonic):
+        self._sessions = _Expiring(max_items, ttl_s, clock)
+        self._sends_full = _Expiring(max_items, ttl_s, clock)
+        self._by_region = _Expiring(max_items * 4, ttl_s, clock)
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def resolve(self, key: Hashable, points: Sequence[SmartKeypoint], clicks: Sequence[Click]) -> tuple[ObjectSession, list[Click]]:
+        """The object session and the whole ordered click sequence for this request.
+
+        points and clicks describe the same keypoints (clicks already in pixels).
+        """
+        if not points or len(points) != len(clicks):
+            raise ValueError("resolve needs the same non-empty number of keypoints and clicks")
+        ids = [p.region_id for p in points]
+        with self._lock:
+            session = self._sessions.get(key)
+            if len(points) >= 2:
+                self._sends_full.put(key, True)
+                if session is None or not session.keypoint_ids or session.keypoint_ids[0] != ids[0]:
+                    session = ObjectSession(region_id=new_region_id(), keypoint_ids=[], clicks=[])
+                session.keypoint_ids, session.clicks = list(ids), list(clicks)
+            else:
+                point, click = points[0], clicks[0]
+                if session is not None and point.region_id is not None and point.region_id in session.keypoint_ids:
+                    # The same keypoint again (a retried request): answer for the sequence up to it.
+                    upto = session.keypoint_ids.index(point.region_id) + 1
+                    return session, list(session.clicks[:upto])
+                if session is not None and self._continues(key, session, click):
+                    session.keypoint_ids.append(point.region_id)
+                    session.clicks.append(click)
+                elif click.positive:
+                    session = ObjectSession(region_id=new_region_id(), keypoint_ids=[point.region_id], clicks=[click])
+                else:
+                    # A lone negative click with nothing to continue: the predictor refuses it.
+                    return ObjectSession(region_id=new_region_id(), keypoint_ids=ids, clicks=[click]), [click]
+            session.last_used = self._clock()
+            session.labels = (points[0].label,)
+            self._sessions.put(key, session)
+            result = list(session.clicks)
+            self._by_region.put(session.region_id, tuple(result))
+            return session, result
+
+    def _continues(self, key: Hashable, session: ObjectSession, click: Click) -> bool:
+        if self._sends_full.get(key):
+            return False  # this labeler's Label Studio sends whole sequences: a lone click is a new object
+        if not click.positive or session.bbox is None:
+            return True
+        x0, y0, x1, y1 = session.bbox
+        margin = max(8.0, 0.25 * max(x1 - x0, y1 - y0))
+        return x0 - margin <= click.x <= x1 + margin and y0 - margin <= click.y <= y1 + margin
+
+    def record_mask(self, session: ObjectSession, mask: np.ndarray) -> None:
+        """Remember where the object's last mask ((H, W) bool) lies, for the continuation test."""
+        ys, xs = np.nonzero(mask)
+        bbox = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())) if len(xs) else None
+        with self._lock:
+            session.bbox = bbox
+
+    def clicks_for_region(self, region_id: str | None) -> list[Click] | None:
+        """The clicks that produced the brush result with this id, if this process made it recently."""
+        if region_id is None:
+            return None
+        with self._lock:
+            clicks = self._by_region.get(str(region_id))
+        return list(clicks) if clicks is not None else None
+
+    def __len__(self) -> int:
+        return len(self._sessions)

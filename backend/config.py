@@ -1,0 +1,142 @@
+"""Backend configuration: one frozen dataclass built from flags and environment variables.
+
+Label Studio's usual names are used where they exist (LABEL_STUDIO_URL,
+LABEL_STUDIO_API_KEY, BASIC_AUTH_USER, BASIC_AUTH_PASS); everything else is FCANET_*.
+Flags win over the environment, the environment over the defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from model import FcanetInputError
+
+
+class ConfigError(FcanetInputError):
+    """A setting has an unusable value (named in the message)."""
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Everything `fcanet serve` needs.
+
+    label_studio_url: where Label Studio serves `/data/upload/...` and `/data/local-files/...`
+    (also the default allowed image host); label_studio_api_key: a legacy token or a
+    personal access token (a JWT refresh token, exchanged for access tokens).
+    allowed_image_hosts: further hosts (or host:port) whose http(s) image URLs may be fetched
+    (without the API key); "*" allows any host.
+    store: None -> SQLite store in data_dir; a postgresql:// URL -> PostgreSQL with files in
+    data_dir/files.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 9090
+    checkpoint: str | None = None
+    data_dir: str = "fcanet-data"
+    store: str | None = None
+    short_side: int | None = None
+    device: str = "cpu"
+    label_studio_url: str | None = None
+    label_studio_api_key: str | None = field(default=None, repr=False)
+    allowed_image_hosts: tuple[str, ...] = ()
+    basic_auth_user: str | None = None
+    basic_auth_pass: str | None = field(default=None, repr=False)
+    image_timeout_s: float = 10.0
+    image_max_bytes: int = 50 * 1024 * 1024
+    image_cache_items: int = 32
+    image_cache_bytes: int = 1024 * 1024 * 1024
+    click_memory_items: int = 2048
+    click_memory_ttl_s: float = 1800.0
+    watch_promoted_s: float = 10.0
+    #: Steps of the fine-tuning job START_TRAINING launches in a background process;
+    #: 0 only records the request in the store.
+    finetune_steps: int = 200
+    with_demo: bool = False
+    log_level: str = "INFO"
+
+    def __post_init__(self):
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if self.label_studio_url:
+            parts = urlsplit(self.label_studio_url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"LABEL_STUDIO_URL must be an http(s) URL like http://localhost:8080, "
+                                  f"got {self.label_studio_url!r}")
+        if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
+            raise ConfigError("basic auth needs both BASIC_AUTH_USER and BASIC_AUTH_PASS")
+        for name in ("image_timeout_s", "image_max_bytes", "image_cache_items", "click_memory_items",
+                     "click_memory_ttl_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+
+    # ------------------------------------------------------------------------- derived
+    @property
+    def label_studio_origin(self) -> tuple[str, str, int] | None:
+        """(scheme, host, port) of Label Studio, or None when not configured."""
+        if not self.label_studio_url:
+            return None
+        parts = urlsplit(self.label_studio_url)
+        return parts.scheme, (parts.hostname or "").lower(), parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def store_location(self) -> str:
+        return self.store or self.data_dir
+
+    @property
+    def files_dir(self) -> str | None:
+        """Where a PostgreSQL store keeps its files (None: the SQLite default)."""
+        if self.store and self.store.startswith(("postgresql://", "postgres://")):
+            return os.path.join(self.data_dir, "files")
+        return None
+
+    def with_overrides(self, **changes) -> "BackendConfig":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    # ------------------------------------------------------------------------- building
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "BackendConfig":
+        """Defaults <- environment <- overrides (flags; None means "not given")."""
+        env = os.environ if env is None else env
+
+        def get(*names: str) -> str | None:
+            for name in names:
+                value = env.get(name)
+                if value not in (None, ""):
+                    return value
+            return None
+
+        def number(kind, *names: str):
+            text = get(*names)
+            if text is None:
+                return None
+            try:
+                return kind(text)
+            except ValueError:
+                raise ConfigError(f"{names[0]} must be a number, got {text!r}") from None
+
+        hosts = get("FCANET_ALLOWED_IMAGE_HOSTS")
+        values = dict(
+            host=get("FCANET_HOST"),
+            port=number(int, "FCANET_PORT"),
+            checkpoint=get("FCANET_CHECKPOINT"),
+            data_dir=get("FCANET_DATA_DIR", "MODEL_DIR"),
+            store=get("FCANET_STORE"),
+            device=get("FCANET_DEVICE"),
+            label_studio_url=get("LABEL_STUDIO_URL", "LABEL_STUDIO_HOST"),
+            label_studio_api_key=get("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_ACCESS_TOKEN"),
+            allowed_image_hosts=tuple(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None,
+            basic_auth_user=get("BASIC_AUTH_USER"),
+            basic_auth_pass=get("BASIC_AUTH_PASS"),
+            image_timeout_s=number(float, "FCANET_IMAGE_TIMEOUT"),
+            finetune_steps=number(int, "FCANET_FINETUNE_STEPS"),
+            image_max_bytes=number(int, "FCANET_IMAGE_MAX_BYTES"),
+            image_cache_items=number(int, "FCANET_IMAGE_CACHE_ITEMS"),
+            click_memory_ttl_s=number(float, "FCANET_CLICK_MEMORY_TTL"),
+            watch_promoted_s=number(float, "FCANET_WATCH_PROMOTED"),
+            log_level=get("LOG_LEVEL"),
+        )
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**{k: v for k, v in values.items() if v is not None})

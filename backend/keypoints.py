@@ -1,0 +1,98 @@
+"""Label Studio keypoints at the boundary: parsing, percent -> pixel conversion, grouping.
+
+Label Studio sends a smart keypoint as percent of the displayed image (0 = left/top edge,
+100 = right/bottom edge). fcanet works in pixels of the original image. The conversion
+happens in `percent_to_pixels` and nowhere else: x = x% / 100 * width, y = y% / 100 * height
+(so a click on the right edge gives x = width, which `validate_clicks` accepts and clamps).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from model import Click, ClickError
+
+from .errors import BadRequest, RequestError
+
+KEYPOINT_TYPES = ("keypointlabels", "keypoint")
+
+
+@dataclass(frozen=True)
+class SmartKeypoint:
+    """One keypoint as Label Studio sent it (coordinates still in percent)."""
+
+    region_id: str | None
+    label: str
+    from_name: str | None
+    to_name: str | None
+    x_percent: float
+    y_percent: float
+    positive: bool
+
+
+def percent_to_pixels(x_percent: float, y_percent: float, width: int, height: int) -> tuple[float, float]:
+    """Label Studio percent coordinates -> (x, y) in pixels of a width x height image."""
+    return x_percent / 100.0 * width, y_percent / 100.0 * height
+
+
+def parse_keypoints(items: Any) -> list[SmartKeypoint]:
+    """Keypoints of a context's or annotation's `result` list, in the order given.
+
+    Items of other types (brushes, rectangles, ...) are skipped. Raises BadRequest naming
+    the item when a keypoint lacks coordinates or a label.
+    """
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise BadRequest(f"a result must be a list of regions, got {type(items).__name__}")
+    points = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise BadRequest(f"result item {i + 1} must be an object, got {type(item).__name__}")
+        if item.get("type") not in KEYPOINT_TYPES:
+            continue
+        value = item.get("value")
+        if not isinstance(value, dict):
+            raise BadRequest(f"keypoint {i + 1} has no 'value' object")
+        x, y = value.get("x"), value.get("y")
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
+            raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got {x!r}, {y!r}")
+        labels = value.get("keypointlabels", value.get("labels"))
+        if not isinstance(labels, list) or not labels or not all(isinstance(l, str) and l for l in labels):
+            raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {labels!r}")
+        rotation = item.get("image_rotation", 0) or 0
+        if not isinstance(rotation, (int, float)) or rotation % 360:
+            raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={rotation!r}): "
+                               "rotate the image back to 0 degrees to use smart clicks")
+        positive = item.get("is_positive", True)
+        if not isinstance(positive, bool):
+            raise BadRequest(f"keypoint {i + 1}: is_positive must be true or false, got {positive!r}")
+        region_id = item.get("id")
+        points.append(SmartKeypoint(
+            region_id=str(region_id) if region_id is not None else None, label=labels[0],
+            from_name=item.get("from_name"), to_name=item.get("to_name"),
+            x_percent=float(x), y_percent=float(y), positive=positive,
+        ))
+    return points
+
+
+def group_by_label(points: Iterable[SmartKeypoint]) -> dict[tuple[str | None, str], list[SmartKeypoint]]:
+    """{(to_name, label): keypoints in order}, groups in order of their first keypoint."""
+    groups: dict[tuple[str | None, str], list[SmartKeypoint]] = {}
+    for p in points:
+        groups.setdefault((p.to_name, p.label), []).append(p)
+    return groups
+
+
+def to_clicks(points: Sequence[SmartKeypoint], width: int, height: int) -> list[Click]:
+    """Clicks in pixels of the width x height image; ClickError for a keypoint outside it."""
+    clicks = []
+    for i, p in enumerate(points):
+        if not (0.0 <= p.x_percent <= 100.0 and 0.0 <= p.y_percent <= 100.0):
+            raise ClickError(f"click {i + 1} at ({p.x_percent:g}%, {p.y_percent:g}%) is outside the image "
+                             "(percent coordinates must be within 0-100)")
+        x, y = percent_to_pixels(p.x_percent, p.y_percent, width, height)
+        clicks.append(Click(x, y, p.positive))
+    return clicks

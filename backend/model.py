@@ -1,0 +1,316 @@
+"""The Label Studio ML backend model: `setup`, `predict(tasks, context)`, `fit(event, data)`.
+
+One instance per process holds the one predictor (loaded once) and can swap it atomically
+(`swap_predictor`): a request reads the predictor once at its start, so it runs entirely on
+one model and reports that model's version. Coordinates: Label Studio percent at the
+boundary (see `keypoints.py`), pixels of the original image everywhere inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from model import ClickError, validate_clicks
+
+from .click_memory import ClickMemory
+from .errors import BadRequest, RequestError
+from .images import ImageFetcher
+from .keypoints import SmartKeypoint, group_by_label, parse_keypoints, to_clicks
+from .label_config import LabelConfig, parse_label_config, shipped_label_config
+from .training import TrainingLauncher
+
+log = logging.getLogger(__name__)
+
+SOURCE = "label_studio"
+ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
+
+
+def project_id(value: Any) -> str | None:
+    """Label Studio sends a project as 7, "7.1712345678" (id.created timestamp) or {"id": 7, ...}."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadRequest(f"project must be an id, got {type(value).__name__}")
+    return str(value).split(".", 1)[0]
+
+
+class FcanetModel:
+    """FCA-Net as a Label Studio ML backend."""
+
+    def __init__(self, predictor, *, store, fetcher: ImageFetcher, memory: ClickMemory,
+                 launcher: TrainingLauncher):
+        self._predictor = predictor
+        self._swap_lock = threading.Lock()
+        self.store = store
+        self.fetcher = fetcher
+        self.memory = memory
+        self.launcher = launcher
+        self._configs: dict[str, str] = {}
+
+    # ------------------------------------------------------------------------- the model
+    @property
+    def predictor(self):
+        return self._predictor
+
+    @property
+    def model_version(self) -> str:
+        return self._predictor.model_version
+
+    def swap_predictor(self, new) -> Any:
+        """Serve `new` from the next request on; returns the old predictor."""
+        if not callable(getattr(new, "predict", None)) or not isinstance(getattr(new, "model_version", None), str):
+            raise TypeError("a predictor needs predict(image, clicks) and a model_version string")
+        with self._swap_lock:
+            old, self._predictor = self._predictor, new
+        log.info("now serving model %s (was %s)", new.model_version, old.model_version)
+        return old
+
+    # ------------------------------------------------------------------------- setup
+    def setup(self, project: Any = None, label_config: str | None = None, **extra: Any) -> dict[str, Any]:
+        """Remember the project's labeling config (checked now, so a bad one fails at connect time)."""
+        pid = project_id(project)
+        if label_config is not None:
+            if not isinstance(label_config, str):
+                raise BadRequest("schema (the labeling config) must be a string")
+            config = parse_label_config(label_config)
+            if not config.brushes:
+                raise RequestError("the labeling config needs a <BrushLabels> tag for the masks "
+                                   "(see backend/label_config.xml)")
+            if pid is not None:
+                self._configs[pid] = label_config
+        return {"model_version": self.model_version}
+
+    def _config(self, pid: str | None, label_config: Any) -> LabelConfig:
+        if label_config is not None and not isinstance(label_config, str):
+            raise BadRequest("label_config must be a string")
+        xml = label_config or (self._configs.get(pid) if pid else None) or shipped_label_config()
+        return parse_label_config(xml)
+
+    # ------------------------------------------------------------------------- predict
+    def predict(self, tasks: Any, context: Any = None, *, project: Any = None,
+                label_config: str | None = None, **kwargs: Any) -> list[Any]:
+        """One prediction per task: {"result": [brush, ...], "score", "model_version"}.
+
+        Without keypoints in the context (a plain pre-annotation request) there is nothing
+        to segment: the answer holds an empty list of predictions for each task, not an error.
+        """
+        if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+            raise BadRequest("tasks must be a list of task objects")
+        if context is None or (isinstance(context, dict) and not context.get("result")):
+            # One empty list per task: Label Studio creates no prediction and logs no error.
+            return [[] for _ in tasks]
+        if not isinstance(context, dict):
+            raise BadRequest(f"context must be an object with a 'result' list, got {type(context).__name__}")
+        points = parse_keypoints(context.get("result"))
+        if not points:
+            raise RequestError("the context holds no keypoints: use the smart KeyPointLabels tool "
+                               "(click inside the object, Alt+click outside)")
+        if len(tasks) != 1:
+            raise RequestError(f"an interactive prediction is for exactly one task, got {len(tasks)}")
+        task = tasks[0]
+        pid = project_id(project)
+        config = self._config(pid, label_config)
+        groups = group_by_label(points)
+        targets = {key: config.brush_for(key[0], key[1]) for key in groups}  # unknown labels fail before any download
+
+        data = task.get("data")
+        if not isinstance(data, dict):
+            raise BadRequest("the task has no 'data' object")
+        image_key = config.image_key(next(iter(groups))[0])
+        if image_key not in data:
+            raise BadRequest(f"the task data has no {image_key!r} field (the labeling config's Image value)")
+        image = self.fetcher.fetch(data[image_key])
+
+        predictor = self._predictor  # one model for the whole request
+        results, scores = [], []
+        for (to_name, label), group in groups.items():
+            clicks = to_clicks(group, image.width, image.height)
+            session, sequence = self.memory.resolve((pid, str(task.get("id")), to_name, label), group, clicks)
+            prediction = predictor.predict(image.rgb, sequence)
+            self.memory.record_mask(session, prediction.mask)
+            score = float(prediction.probability[prediction.mask].mean()) if prediction.mask.any() else 0.0
+            scores.append(score)
+            target = targets[(to_name, label)]
+            results.append(brush_result(prediction.mask, target.from_name, target.to_name, label,
+                                        region_id=session.region_id, score=score))
+        return [{"result": results, "score": float(np.mean(scores)), "model_version": predictor.model_version}]
+
+    # ------------------------------------------------------------------------- fit (webhooks)
+    def fit(self, event: str, data: dict[str, Any], *,
+            defer: Callable[..., None] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Handle one webhook; never trains here (Label Studio waits at most one second).
+
+        defer(fn, *args): run fn after the answer is sent (used to fetch and attach an image
+        that was not in the cache); without it the record keeps only the image reference.
+        """
+        if event in ANNOTATION_EVENTS:
+            return self._store_annotation(data, defer)
+        if event == "START_TRAINING":
+            pid = project_id(data.get("project"))
+            job_id = self.launcher.start({"project": pid, "event": event, "model_version": self.model_version})
+            return {"status": "training requested", "job_id": job_id, "project": pid}
+        if event == "ANNOTATIONS_DELETED":
+            return self._delete_annotations(data)
+        return {"status": "ignored", "action": event}
+
+    def _store_annotation(self, data: dict[str, Any], defer) -> dict[str, Any]:
+        annotation, task = data.get("annotation"), data.get("task")
+        if not isinstance(annotation, dict):
+            raise BadRequest("the webhook has no 'annotation' object")
+        if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
+            raise BadRequest("the webhook has no 'task' object with 'data'")
+        if annotation.get("id") is None:
+            raise BadRequest("the annotation has no 'id'")
+        project = data.get("project")
+        pid = project_id(project if project is not None else annotation.get("project") or task.get("project"))
+        if annotation.get("was_cancelled"):
+            return {"status": "ignored", "reason": "the annotation was skipped"}
+        result = annotation.get("result")
+        if not isinstance(result, list):
+            raise BadRequest("the annotation's 'result' must be a list")
+        config = self._config(pid, project.get("label_config") if isinstance(project, dict) else None)
+        brushes = [r for r in result if isinstance(r, dict) and r.get("type") == "brushlabels"]
+        if not brushes:
+            return {"status": "ignored", "reason": "the annotation has no brush mask"}
+        keypoint_groups = group_by_label(parse_keypoints(result))
+        brushes_per_label: dict[tuple, int] = {}
+        for b in brushes:
+            key = (b.get("to_name"), _brush_label(b))
+            brushes_per_label[key] = brushes_per_label.get(key, 0) + 1
+
+        objects, notes = [], []
+        for i, brush in enumerate(brushes):
+            label = _brush_label(brush)
+            if label is not None and label not in config.brush_labels():
+                raise RequestError(f"brush {i + 1} has the unknown label {label!r}: the labeling config has "
+                                   f"{sorted(config.brush_labels())}")
+            mask = decode_brush(brush, i)
+            if not mask.any():
+                notes.append(f"brush {i + 1} is empty and was skipped")
+                continue
+            height, width = mask.shape
+            key = (brush.get("to_name"), label)
+            clicks: list = []
+            if key in keypoint_groups and brushes_per_label[key] == 1:
+                clicks = to_clicks(keypoint_groups[key], width, height)
+            else:
+                clicks = self.memory.clicks_for_region(brush.get("id")) or []
+            try:
+                clicks = validate_clicks(clicks, width, height) if clicks else []
+            except ClickError as exc:
+                notes.append(f"brush {i + 1}: clicks not stored ({exc})")
+                clicks = []
+            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else []})
+        if not objects:
+            return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
+
+        image_ref = task["data"].get(config.image_key(brushes[0].get("to_name")))
+        if not isinstance(image_ref, str) or not image_ref:
+            raise BadRequest("the task data has no image reference for the labeling config's Image")
+        cached = self.fetcher.cached(image_ref)
+        height, width = objects[0]["mask"].shape
+        image = cached.data if cached is not None and (cached.height, cached.width) == (height, width) else None
+        completed_by = annotation.get("completed_by")
+        if isinstance(completed_by, dict):
+            completed_by = completed_by.get("email") or completed_by.get("id")
+        ids = self.store.add_annotation(
+            source=SOURCE, image=image, image_ref=image_ref, objects=objects, project=pid,
+            task_id=task.get("id"), annotation_id=annotation["id"],
+            author=str(completed_by) if completed_by is not None else None,
+        )
+        image_state = "stored" if image is not None else "reference"
+        if image is None and defer is not None:
+            defer(self.attach_image, ids[0], image_ref)
+            image_state = "pending"
+        answer = {"status": "stored", "records": ids, "objects": len(objects), "image": image_state}
+        if notes:
+            answer["notes"] = notes
+        return answer
+
+    def attach_image(self, record_id: str, image_ref: str) -> None:
+        """Fetch a record's image and store it beside the record (after the webhook answered)."""
+        try:
+            image = self.fetcher.fetch(image_ref)
+            self.store.attach_image(record_id, image.data)
+        except Exception as exc:  # noqa: BLE001 - the record is safe; only the image copy is missing
+            log.warning("could not attach the image %s to record %s: %s", image_ref, record_id, exc)
+
+    def _delete_annotations(self, data: dict[str, Any]) -> dict[str, Any]:
+        pid = project_id(data.get("project"))
+        annotations = data.get("annotations")
+        if not isinstance(annotations, list):
+            raise BadRequest("ANNOTATIONS_DELETED needs an 'annotations' list")
+        removed = 0
+        for a in annotations:
+            ann_id = a.get("id") if isinstance(a, dict) else a
+            if ann_id is None:
+                continue
+            for record in self.store.list(source=SOURCE, project=pid, annotation_id=ann_id):
+                self.store.remove(record.id)
+                removed += 1
+        return {"status": "deleted", "records": removed}
+
+
+# ----------------------------------------------------------------------------- brushes
+def brush_result(mask: np.ndarray, from_name: str, to_name: str, label: str, *, region_id: str,
+                 score: float) -> dict[str, Any]:
+    """A Label Studio brush result for an (H, W) bool mask (RLE in Label Studio's own format)."""
+    from label_studio_sdk.converter import brush
+
+    height, width = mask.shape
+    return {
+        "id": region_id,
+        "from_name": from_name,
+        "to_name": to_name,
+        "type": "brushlabels",
+        "origin": "manual",
+        "original_width": int(width),
+        "original_height": int(height),
+        "image_rotation": 0,
+        "value": {"format": "rle", "rle": brush.mask2rle(mask.astype(np.uint8) * 255), "brushlabels": [label]},
+        "score": float(score),
+        "readonly": False,
+    }
+
+
+def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
+    """(H, W) bool mask of a brush result; BadRequest when it is malformed."""
+    from label_studio_sdk.converter import brush
+
+    width, height = result.get("original_width"), result.get("original_height")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
+        raise BadRequest(f"brush {index + 1} needs positive integer original_width and original_height")
+    value = result.get("value")
+    rle = value.get("rle") if isinstance(value, dict) else None
+    if value is not None and isinstance(value, dict) and value.get("format", "rle") != "rle":
+        raise BadRequest(f"brush {index + 1} has format {value.get('format')!r}; only 'rle' is supported")
+    if not isinstance(rle, list) or not rle or not all(isinstance(v, int) and 0 <= v < 256 for v in rle):
+        raise BadRequest(f"brush {index + 1} has no valid RLE (value.rle must be a list of bytes)")
+    declared = int.from_bytes(bytes(rle[:4]), "big") if len(rle) >= 4 else -1
+    if declared != width * height * 4:
+        # Checked before decoding: the decoder allocates whatever the header says.
+        raise BadRequest(f"brush {index + 1}: the RLE is for {max(declared, 0) // 4} pixels, the image "
+                         f"is {width}x{height}")
+    try:
+        flat = brush.decode_rle(rle)
+    except Exception as exc:  # noqa: BLE001 - the SDK decoder raises plain exceptions on garbage
+        raise BadRequest(f"brush {index + 1}: the RLE cannot be decoded: {exc}") from None
+    if flat.size != width * height * 4:
+        raise BadRequest(f"brush {index + 1}: the RLE holds {flat.size // 4} pixels, the image is "
+                         f"{width}x{height}")
+    return flat.reshape(height, width, 4)[:, :, 3] > 0
+
+
+def _brush_label(result: dict[str, Any]) -> str | None:
+    value = result.get("value")
+    labels = value.get("brushlabels") if isinstance(value, dict) else None
+    return labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else None
+
+
+__all__ = ["FcanetModel", "brush_result", "decode_brush", "project_id", "SmartKeypoint"]

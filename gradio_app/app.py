@@ -1,0 +1,128 @@
+"""The Gradio app: layout and wiring. Behaviour lives in handlers.py.
+
+`build_demo(predictor, store)` builds the Blocks; `fcanet demo` launches it and
+`fcanet serve --with-demo` mounts it beside the Label Studio routes, one model for both.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from . import handlers as h
+from .state import Session
+
+#: Pressing "n" or "p" anywhere on the page switches the click mode: the quick way to
+#: place a negative click (Gradio's select event cannot tell a right click or a modifier).
+KEYBOARD_JS = """
+() => {
+  document.addEventListener('keydown', (e) => {
+    if (e.target && ['INPUT', 'TEXTAREA'].includes(e.target.tagName)) return;
+    const want = e.key === 'n' ? 'negative' : (e.key === 'p' ? 'positive' : null);
+    if (!want) return;
+    const radio = document.querySelector(`#click-mode input[value="${want}"]`);
+    if (radio) radio.click();
+  });
+}
+"""
+
+EXAMPLES = {"astronaut": "astronaut", "coffee": "coffee", "cat (chelsea)": "chelsea", "rocket": "rocket"}
+
+
+def example_image(name: str) -> np.ndarray:
+    """An image that scikit-image ships (no download)."""
+    from skimage import data
+
+    return getattr(data, EXAMPLES[name])()
+
+
+def build_demo(predictor, store=None) -> gr.Blocks:
+    with gr.Blocks(title="fcanet: click to segment") as demo:
+        session = gr.State(Session())
+        gr.Markdown("## Click on an object to cut it out\nFirst click (gold ring) = the object. "
+                    "Then click what is still wrong: **positive** adds, **negative** removes "
+                    "(keys **n** / **p** switch the mode).")
+        with gr.Row():
+            with gr.Column(scale=3):
+                image = gr.Image(type="numpy", format="png", label="Image (click on it)", elem_id="canvas",
+                                 sources=["upload", "clipboard"], interactive=True)
+            with gr.Column(scale=1):
+                example = gr.Dropdown(list(EXAMPLES), value=None, label="Or pick an example")
+                mode = gr.Radio([h.POSITIVE, h.NEGATIVE], value=h.POSITIVE, label="Click mode", elem_id="click-mode")
+                sis = gr.Checkbox(value=True, label="SIS: keep only clicked parts")
+                opacity = gr.Slider(0.0, 1.0, value=0.5, step=0.05, label="Mask opacity")
+                with gr.Row():
+                    undo = gr.Button("Undo last click")
+                    reset = gr.Button("Reset clicks")
+                status = gr.Markdown(h.status(Session()), elem_id="status")
+                mask_png = gr.File(label="Mask PNG", elem_id="mask-png")
+                mask_json = gr.File(label="Mask COCO RLE JSON", elem_id="mask-json")
+                save = gr.Button("Save correction", variant="primary")
+                saved = gr.Markdown("", elem_id="saved")
+
+        outputs = [session, image, status, mask_png, mask_json]
+
+        def show(s: Session, alpha: float, message: str | None = None):
+            files = (None, None)
+            if s.mask is not None:
+                files = h.export_files(s, tempfile.mkdtemp(prefix="fcanet-"))
+            text = h.status(s) if message is None else f"**{message}**"
+            return s, h.view(s, alpha), text, files[0], files[1]
+
+        def guarded(fn):
+            def run(s: Session, alpha: float, *args):
+                try:
+                    return show(fn(s, *args), alpha)
+                except h.AppError as exc:
+                    gr.Warning(str(exc))
+                    return (s, h.view(s, alpha), f"**{exc}**", gr.skip(), gr.skip())
+            return run
+
+        def on_upload(img, alpha):
+            try:
+                return show(h.upload(img), alpha)
+            except h.AppError as exc:
+                gr.Warning(str(exc))
+                return Session(), None, f"**{exc}**", None, None
+
+        def on_example(name, alpha):
+            if not name:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return on_upload(example_image(name), alpha)
+
+        def on_select(s: Session, alpha: float, m: str, use_sis: bool, evt: gr.SelectData):
+            x, y = evt.index[0], evt.index[1]
+            return guarded(lambda s_: h.add_click(predictor, s_, x, y, m, use_sis))(s, alpha)
+
+        image.upload(on_upload, [image, opacity], outputs)
+        example.change(on_example, [example, opacity], outputs)
+        image.select(on_select, [session, opacity, mode, sis], outputs)
+        undo.click(guarded(lambda s, use_sis: h.undo(predictor, s, use_sis)), [session, opacity, sis], outputs)
+        reset.click(guarded(h.reset), [session, opacity], outputs)
+        sis.change(guarded(lambda s, use_sis: h.toggle_sis(predictor, s, use_sis)), [session, opacity, sis], outputs)
+        opacity.change(lambda s, a: h.view(s, a), [session, opacity], [image])
+
+        def on_save(s: Session):
+            try:
+                return f"Saved correction `{h.save_correction(store, s)}`."
+            except h.AppError as exc:
+                gr.Warning(str(exc))
+                return f"**{exc}**"
+
+        save.click(on_save, [session], [saved])
+
+        def segment(image: gr.FileData, clicks: list) -> gr.FileData:
+            """Headless segmentation: an image and [[x, y, is_positive], ...] in original pixels ->
+            the 0/255 mask PNG at the image's own size."""
+            path = image["path"] if isinstance(image, dict) else getattr(image, "path", image)
+            mask = h.segment(predictor, Path(path), clicks)
+            out = Path(tempfile.mkdtemp(prefix="fcanet-")) / "mask.png"
+            Image.fromarray(mask).save(out)
+            return gr.FileData(path=str(out))
+
+        gr.api(segment, api_name="segment")
+    return demo

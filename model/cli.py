@@ -1,0 +1,63 @@
+"""The `fcanet` command: one entry point, a subcommand for every job.
+
+Each area of the product registers its own subcommands from a small `cli` module that
+imports only argparse at the top, so `fcanet --help` stays fast; heavy imports (torch,
+gradio, the web stack) happen inside the chosen command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import FcanetInputError
+
+#: Modules with a `register(subparsers)` function, in the order `--help` lists them.
+COMMAND_MODULES = [
+    "model.predict_cli",
+    "model.evaluation.cli",
+    "model.training.cli",
+    "model.finetune.cli",
+    "model.corrections.cli",
+    "backend.cli",
+    "gradio_app.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fcanet",
+        description="FCA-Net interactive segmentation: predict, evaluate, benchmark, train, "
+        "finetune, serve (Label Studio ML backend), demo (Gradio app).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue  # an area not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except FcanetInputError as exc:
+        print(f"fcanet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

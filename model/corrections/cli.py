@@ -1,0 +1,78 @@
+"""`fcanet corrections list` and `fcanet corrections export --format coco OUT.json`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+DEFAULT_STORE = "fcanet-data"
+
+
+def default_store() -> str:
+    """FCANET_STORE (a directory or postgresql:// URL), else FCANET_DATA_DIR, else ./fcanet-data."""
+    return os.environ.get("FCANET_STORE") or os.environ.get("FCANET_DATA_DIR") or DEFAULT_STORE
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=None, metavar="DIR|URL",
+                   help="corrections store: a data directory or a postgresql:// URL "
+                        f"(default: $FCANET_STORE, $FCANET_DATA_DIR or ./{DEFAULT_STORE})")
+    p.add_argument("--files-dir", help="images and masks folder (required with a PostgreSQL store)")
+    p.add_argument("--source", help="only corrections from this source (label_studio, gradio, ...)")
+    p.add_argument("--project", help="only corrections of this project")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("corrections", help="the corrections store: list or export what labelers fixed")
+    actions = p.add_subparsers(dest="corrections_action", metavar="ACTION")
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+    lst = actions.add_parser("list", help="one line per stored correction")
+    _add_store_args(lst)
+    lst.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+    lst.set_defaults(func=run_list)
+
+    exp = actions.add_parser("export", help="write the corrections as a COCO file (pycocotools RLE masks)")
+    _add_store_args(exp)
+    exp.add_argument("--format", choices=["coco"], default="coco", help="export format (only coco)")
+    exp.add_argument("out", metavar="OUT.json", help="the file to write")
+    exp.set_defaults(func=run_export)
+
+
+def _open(args):
+    from . import open_store
+
+    location = args.store or default_store()
+    if not location.startswith(("postgresql://", "postgres://")) and not os.path.isdir(location):
+        from .records import StoreError
+
+        raise StoreError(f"no corrections store at {location} (give --store DIR|URL)")
+    return open_store(location, files_dir=args.files_dir)
+
+
+def run_list(args) -> int:
+    import json
+
+    store = _open(args)
+    records = store.list(source=args.source, project=args.project)
+    if args.json:
+        print(json.dumps([r.to_dict() for r in records], indent=1))
+        return 0
+    print(f"{'id':32}  {'source':12}  {'project':8}  {'task':8}  {'annotation':10}  {'size':>9}  "
+          f"{'clicks':>6}  {'image':6}  labels")
+    for r in records:
+        print(f"{r.id:32}  {r.source:12}  {r.project or '-':8}  {r.task_id or '-':8}  {r.annotation_id or '-':10}  "
+              f"{f'{r.width}x{r.height}':>9}  {len(r.clicks):>6}  {'stored' if r.image_path else 'ref':6}  "
+              f"{','.join(r.labels) or '-'}")
+    print(f"{len(records)} correction(s) in {store!r}")
+    return 0
+
+
+def run_export(args) -> int:
+    from .coco import export_coco
+
+    store = _open(args)
+    counts = export_coco(store, args.out, source=args.source, project=args.project)
+    print(f"wrote {args.out}: {counts['annotations']} annotation(s) on {counts['images']} image(s), "
+          f"{counts['categories']} categor{'y' if counts['categories'] == 1 else 'ies'}")
+    return 0

@@ -1,0 +1,93 @@
+"""`fcanet evaluate`, `fcanet plot`, `fcanet benchmark`."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("evaluate", help="robot-user NoC evaluation on a benchmark dataset")
+    p.add_argument("--dataset", required=True, help="grabcut, berkeley, davis, coco_mval, pascal_voc or sbd")
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--checkpoint", help="checkpoint for --method fcanet (default: the bundled model)")
+    p.add_argument("--method", choices=["fcanet", "grabcut"], default="fcanet")
+    p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--no-sis", action="store_true")
+    p.add_argument("--sis-connectivity", type=int, choices=[4, 8], default=8)
+    p.add_argument("--short-side", type=int)
+    p.add_argument("--limit", type=int, help="only the first N samples")
+    p.add_argument("--early-stop", action="store_true",
+                   help="stop a sample at IoU 0.90 (same NoC; later mIoU values carried forward)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=run_evaluate)
+
+    q = sub.add_parser("plot", help="mIoU-vs-clicks curves of one or more evaluation folders")
+    q.add_argument("results", nargs="+")
+    q.add_argument("--out", required=True)
+    q.add_argument("--title")
+    q.set_defaults(func=run_plot)
+
+    b = sub.add_parser("benchmark", help="per-click latency and memory of the predictor")
+    b.add_argument("--checkpoint")
+    b.add_argument("--short-side", type=int, default=512)
+    b.add_argument("--clicks", type=int, default=10)
+    b.add_argument("--runs", type=int, default=3)
+    b.add_argument("--json", required=True)
+    b.set_defaults(func=run_benchmark_cmd)
+
+
+def run_evaluate(args) -> int:
+    from pathlib import Path
+
+    from ..errors import FcanetInputError
+    from .datasets import load_dataset
+    from .loop import evaluate_samples
+    from .plot import plot_runs
+    from .report import metrics_dict, write_report
+
+    try:
+        samples = load_dataset(args.dataset, args.data_dir)
+    except ValueError as exc:
+        raise FcanetInputError(str(exc)) from None
+    if args.limit:
+        samples = samples[: args.limit]
+    if args.method == "grabcut":
+        from .grabcut_baseline import GrabCutPredictor
+
+        predictor, checkpoint = GrabCutPredictor(), None
+    else:
+        from ..predictor import Predictor, default_checkpoint_path
+
+        predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side,
+                                              sis_connectivity=args.sis_connectivity)
+        checkpoint = str(args.checkpoint or default_checkpoint_path())
+    sis = not args.no_sis
+    result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
+                              early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}")
+    metrics = metrics_dict(result, dataset=args.dataset, method=args.method, checkpoint=checkpoint, sis=sis,
+                           model=getattr(predictor, "metadata", {}))
+    metrics["early_stop"] = bool(args.early_stop)
+    write_report(args.out, result, metrics)
+    plot_runs([args.out], Path(args.out) / "miou_curve.png")
+    print(Path(args.out, "report.md").read_text())
+    return 0
+
+
+def run_plot(args) -> int:
+    from .plot import plot_runs
+
+    plot_runs(args.results, args.out, args.title)
+    print(args.out)
+    return 0
+
+
+def run_benchmark_cmd(args) -> int:
+    import json
+
+    from ..predictor import Predictor
+    from .benchmark import run_benchmark
+
+    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side)
+    result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
+    with open(args.json, "w", encoding="utf-8") as fh:
+        json.dump(result, fh, indent=2)
+    print(json.dumps({k: result[k] for k in ("p50_ms", "p95_ms", "peak_rss_mb", "threads", "input")}))
+    return 0

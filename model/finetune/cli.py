@@ -1,0 +1,71 @@
+"""`fcanet finetune` and `fcanet models list|promote|rollback`."""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune the served model on the corrections store")
+    p.add_argument("--store", default="fcanet-data", help="corrections store: a directory or a postgresql:// URL")
+    p.add_argument("--files-dir", help="files directory (needed with a PostgreSQL store)")
+    p.add_argument("--from", dest="from_checkpoint", help="start from this checkpoint (default: the promoted model, else the bundled one)")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--out-dir", help="where the new version goes (default: STORE/models/ft-<time>)")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--crop-size", type=int, default=320)
+    p.add_argument("--lr", type=float, default=0.005)
+    p.add_argument("--holdout", type=float, default=0.25, help="share of corrections (by image) held out for scoring")
+    p.add_argument("--original-config", help="training config whose data is mixed in so the model does not forget")
+    p.add_argument("--original-share", type=float, default=0.3)
+    p.add_argument("--max-clicks", type=int, default=20)
+    p.add_argument("--project", help="only this project's corrections")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_finetune_cmd)
+
+    m = sub.add_parser("models", help="model versions in the store: list, promote, rollback")
+    m.add_argument("action", choices=["list", "promote", "rollback"])
+    m.add_argument("version", nargs="?", help="the version to promote")
+    m.add_argument("--store", default="fcanet-data")
+    m.add_argument("--files-dir")
+    m.set_defaults(func=run_models_cmd)
+
+
+def _open(args):
+    from ..corrections import open_store
+
+    return open_store(args.store, files_dir=args.files_dir) if args.files_dir else open_store(args.store)
+
+
+def run_finetune_cmd(args) -> int:
+    import json
+    from dataclasses import asdict
+
+    from .job import FinetuneConfig, run_finetune
+
+    cfg = FinetuneConfig(store=args.store, files_dir=args.files_dir, from_checkpoint=args.from_checkpoint,
+                         steps=args.steps, out_dir=args.out_dir, batch_size=args.batch_size,
+                         crop_size=args.crop_size, lr=args.lr, holdout_fraction=args.holdout,
+                         original_config=args.original_config, original_share=args.original_share,
+                         eval_max_clicks=args.max_clicks, project=args.project)
+    result = run_finetune(cfg, progress=not args.no_progress)
+    print(json.dumps(asdict(result), indent=2))
+    return 0
+
+
+def run_models_cmd(args) -> int:
+    from ..errors import FcanetInputError
+
+    store = _open(args)
+    if args.action == "list":
+        promoted = (store.promoted_model() or {}).get("version")
+        for m in store.list_models():
+            mark = "*" if m["version"] == promoted else " "
+            print(f"{mark} {m['version']}  {m['path']}  {m.get('metrics', {}).get('after', {}).get('noc90', '')}")
+        return 0
+    if args.action == "promote":
+        if not args.version:
+            raise FcanetInputError("fcanet models promote needs a VERSION (see fcanet models list)")
+        store.promote(args.version)
+        print(f"promoted {args.version}")
+        return 0
+    print(f"rolled back to {store.rollback()}")
+    return 0

@@ -1,0 +1,145 @@
+"""One fine-tuning job: corrections in, a new model version out, promoted only if it is
+not worse on held-out corrections.
+
+The served model is never touched here: the new checkpoint is written atomically under
+the store, registered as a version, and promoted in the store; servers learn of it from
+the store (`model.finetune.watch`). A crash or kill before promotion changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    store: str
+    from_checkpoint: str | None = None
+    steps: int = 200
+    out_dir: str | None = None
+    files_dir: str | None = None
+    holdout_fraction: float = 0.25
+    crop_size: int = 320
+    batch_size: int = 4
+    lr: float = 0.005
+    original_config: str | None = None
+    original_share: float = 0.3
+    eval_max_clicks: int = 20
+    seed: int = 0
+    project: str | None = None
+
+
+@dataclass
+class FinetuneResult:
+    version: str
+    checkpoint: str
+    base_checkpoint: str
+    promoted: bool
+    before: dict[str, Any]
+    after: dict[str, Any]
+    train_records: int
+    heldout_records: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def split_records(records, fraction: float, seed: int):
+    """(train, held-out) by image content hash, so one image never lands on both sides."""
+    hashes = sorted({r.image_sha256 for r in records})
+    if len(hashes) < 2 or fraction <= 0:
+        return list(records), []
+    rng = np.random.default_rng(seed)
+    n_held = min(len(hashes) - 1, max(1, int(round(len(hashes) * fraction))))
+    held = set(rng.permutation(hashes)[:n_held].tolist())
+    return [r for r in records if r.image_sha256 not in held], [r for r in records if r.image_sha256 in held]
+
+
+def base_checkpoint(store, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    promoted = store.promoted_model()
+    if promoted and Path(promoted["path"]).is_file():
+        return promoted["path"]
+    from ..predictor import default_checkpoint_path
+
+    return str(default_checkpoint_path())
+
+
+def score(checkpoint: str, samples, max_clicks: int) -> dict[str, Any]:
+    from ..predictor import Predictor
+    from ..training.validation import robot_noc
+
+    if not samples:
+        return {"noc85": None, "noc90": None, "samples": 0}
+    return robot_noc(Predictor.from_checkpoint(checkpoint), samples, max_clicks=max_clicks)
+
+
+def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
+    from ..corrections import open_store
+    from ..training.config import TrainConfig
+    from ..training.trainer import Trainer
+    from .data import build_finetune_dataset
+
+    start = time.time()
+    store = open_store(cfg.store, files_dir=cfg.files_dir) if cfg.files_dir else open_store(cfg.store)
+    records = store.list(project=cfg.project) if cfg.project else store.list()
+    if not records:
+        from ..errors import FcanetInputError
+
+        raise FcanetInputError(f"the corrections store {cfg.store} holds no corrections to fine-tune on")
+    train, held = split_records(records, cfg.holdout_fraction, cfg.seed)
+    base = base_checkpoint(store, cfg.from_checkpoint)
+    held_samples = [(store.load_image(r), store.load_mask(r)) for r in held if r.image_path]
+    before = score(base, held_samples, cfg.eval_max_clicks)
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.store) / "models" / f"ft-{stamp}"
+    original = None
+    if cfg.original_config and cfg.original_share > 0:
+        from ..training.run import build_datasets
+
+        original, _ = build_datasets(TrainConfig.from_yaml(cfg.original_config, crop_size=cfg.crop_size))
+    dataset = build_finetune_dataset(store, train, cfg.crop_size, cfg.seed, original=original,
+                                     original_share=cfg.original_share)
+    from ..checkpoint import read_metadata
+
+    base_meta = read_metadata(base) if base.endswith(".safetensors") else None
+    train_cfg = TrainConfig(
+        out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=cfg.crop_size,
+        batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, constant_tail_fraction=0.0, val_every=0,
+        checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
+        version_prefix=f"ft-{stamp}", short_side=base_meta.short_side if base_meta else 512,
+        trained_on=sorted(set((base_meta.provenance.get("trained_on", []) if base_meta else []) + ["corrections"])),
+    )
+    trainer = Trainer(train_cfg, dataset)
+    trainer.fit(progress=progress)
+    checkpoint = str(out_dir / "last.safetensors")
+    after = score(checkpoint, held_samples, cfg.eval_max_clicks)
+    version = trainer.metadata().version
+    promoted = _not_worse(before, after)
+    metrics = {"before": before, "after": after, "base": base, "train_records": len(train),
+               "heldout_records": len(held)}
+    store.register_model(version, checkpoint, metrics)
+    if promoted:
+        store.promote(version)
+    result = FinetuneResult(version, checkpoint, base, promoted, before, after, len(train), len(held),
+                            time.time() - start)
+    tmp = out_dir / "finetune.json.tmp"
+    tmp.write_text(json.dumps(asdict(result), indent=2))
+    os.replace(tmp, out_dir / "finetune.json")
+    return result
+
+
+def _not_worse(before: dict, after: dict) -> bool:
+    """Promote when held-out NoC@90 does not get worse (no held-out data: promote)."""
+    if before.get("noc90") is None or after.get("noc90") is None:
+        return True
+    return after["noc90"] <= before["noc90"]

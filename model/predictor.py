@@ -1,0 +1,152 @@
+"""The predictor: the one door into the model for every front end.
+
+Build it once per process from a checkpoint, then call `predict(image, clicks)` with the
+whole ordered click sequence every time (it keeps no click history). Coordinates are
+(x, y) in pixels of the original image; the first click is the anchor and must be
+positive.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import CheckpointMetadata, load_checkpoint
+from .clicks import Click, validate_clicks
+from .config import preset
+from .errors import CheckpointError
+from .image_io import ImageSource, load_image
+from .prediction import Prediction
+from .preprocess import WorkingFrame, click_map_tensors, normalise
+from .sis import PAPER_CONNECTIVITY, apply_sis
+
+#: The bundled default model, shipped inside the package.
+DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "fcanet-efficientnet-lite0.safetensors"
+
+
+def default_checkpoint_path() -> Path:
+    """The bundled model, or the file named by FCANET_CHECKPOINT when that is set."""
+    override = os.environ.get("FCANET_CHECKPOINT")
+    return Path(override) if override else DEFAULT_CHECKPOINT
+
+
+class Predictor:
+    """An FCA-Net ready for inference.
+
+    Thread-safe: one lock serialises forward passes (on a 2-core CPU concurrent passes only
+    compete for the same cores), everything else runs concurrently.
+    """
+
+    def __init__(
+        self,
+        network: torch.nn.Module,
+        metadata: CheckpointMetadata,
+        *,
+        short_side: int | None = None,
+        device: str = "cpu",
+        sis_connectivity: int = PAPER_CONNECTIVITY,
+        optimise: bool = True,
+    ):
+        self.metadata_obj = metadata
+        self.short_side = int(short_side or metadata.short_side)
+        if self.short_side < 16:
+            raise ValueError(f"short_side must be at least 16, got {self.short_side}")
+        self.device = torch.device(device)
+        self.sis_connectivity = sis_connectivity
+        network = network.eval()
+        if optimise:
+            from .network.fusion import fold_batchnorm
+
+            network = fold_batchnorm(network)
+        self._channels_last = self.device.type == "cpu"
+        if self._channels_last:
+            network = network.to(memory_format=torch.channels_last)
+        self.network = network.to(self.device)
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | os.PathLike | None = None, *, short_side: int | None = None, device: str = "cpu", **kwargs: Any
+    ) -> "Predictor":
+        """Our `.safetensors` checkpoint, the authors' `.pth` (architecture detected from its
+        keys), or the bundled default when path is None."""
+        path = Path(path) if path is not None else default_checkpoint_path()
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint file at {path}")
+        if path.suffix in (".pth", ".pt"):
+            from .network.official import load_official_checkpoint
+
+            network = load_official_checkpoint(path)
+            metadata = CheckpointMetadata(
+                network=network.config,
+                version=f"official-{network.config.backbone}-{path.stem}",
+                provenance={"initialisation": "authors' released checkpoint", "trained": True,
+                            "trained_on": ["SBD", "PASCAL VOC"], "source_file": path.name},
+            )
+        else:
+            network, metadata = load_checkpoint(path)
+        return cls(network, metadata, short_side=short_side, device=device, **kwargs)
+
+    @classmethod
+    def for_tests(cls, seed: int = 0, short_side: int = 64) -> "Predictor":
+        """A random-initialised tiny network: instant to build, its masks mean nothing."""
+        from .network.fcanet import FCANet
+
+        torch.manual_seed(seed)
+        config = preset("tiny")
+        metadata = CheckpointMetadata(network=config, version=f"tiny-test-{seed}", short_side=short_side,
+                                      provenance={"trained": False, "initialisation": "random"})
+        return cls(FCANet(config).eval(), metadata)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def model_version(self) -> str:
+        return self.metadata_obj.version
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.metadata_obj.describe()
+
+    # ----------------------------------------------------------------- inference
+    def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
+        """Mask and probability for the object the clicks point at.
+
+        image: a path, encoded bytes, PIL image or array (any mode; see `load_image`).
+        clicks: ordered; each a Click, [x, y(, positive)] or {x, y, positive}; (x, y) in
+        original pixels; the first must be positive.
+        Returns a Prediction at the image's own (H, W).
+        """
+        start = time.perf_counter()
+        rgb = load_image(image)
+        height, width = rgb.shape[:2]
+        clicks = validate_clicks(clicks, width, height)
+        probability = self.probability(rgb, clicks)
+        mask = probability >= 0.5
+        if sis:
+            mask = apply_sis(mask, clicks, self.sis_connectivity)
+        return Prediction(mask=mask, probability=probability, model_version=self.model_version,
+                          seconds=time.perf_counter() - start)
+
+    def probability(self, rgb: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+        """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image."""
+        height, width = rgb.shape[:2]
+        frame = WorkingFrame.for_short_side(height, width, self.short_side)
+        work = frame.resize_image(rgb)
+        maps = click_map_tensors([frame.to_work(c) for c in clicks], frame.work_height, frame.work_width)
+        image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1)[None]
+        image = normalise(image, self.metadata_obj.normalisation)
+        maps = maps[None]
+        fmt = torch.channels_last if self._channels_last else torch.contiguous_format
+        image = image.to(self.device).contiguous(memory_format=fmt)
+        maps = maps.to(self.device).contiguous(memory_format=fmt)
+        with self._lock, torch.inference_mode():
+            out = self.network(image, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
+            prob = torch.sigmoid(out.logits[0, 0]).float().cpu().numpy()
+        return frame.probability_to_original(prob).astype(np.float32, copy=False)

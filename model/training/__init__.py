@@ -1,0 +1,1 @@
+"""Training FCA-Net: data sources, augmentation, click simulation, click loss, the trainer."""

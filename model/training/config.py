@@ -1,0 +1,75 @@
+"""Training configuration: one frozen dataclass, YAML overrides that reject unknown keys."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs. Paths are resolved relative to the working directory.
+
+    sources: list of data-source specs, each a dict with "type", its own keys and "weight"
+    (see `model.training.sources.build_source`).
+    """
+
+    out_dir: str = "runs/default"
+    preset: str = "efficientnet_lite0"
+    network_overrides: dict[str, Any] = field(default_factory=dict)
+    pretrained_backbone: bool = True
+    init_checkpoint: str | None = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    holdout_fraction: float = 0.05
+    holdout_source: int = 0
+    crop_size: int = 320
+    resize_short_side: int | None = None
+    scale_range: tuple[float, float] = (0.75, 1.4)
+    batch_size: int = 8
+    steps: int = 30000
+    lr: float = 0.07
+    backbone_lr_ratio: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    poly_power: float = 0.9
+    constant_tail_fraction: float = 0.1
+    loss: str = "click"
+    iterative_probability: float = 0.7
+    iterative_max_extra_clicks: int = 3
+    iterative_threshold: float = 0.2
+    seed: int = 0
+    num_workers: int = 0
+    threads: int = 0
+    log_every: int = 10
+    checkpoint_every: int = 100
+    val_every: int = 500
+    val_samples: int = 30
+    val_max_clicks: int = 10
+    short_side: int = 512
+    version_prefix: str = "effl0"
+    trained_on: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        if "scale_range" in data:
+            data["scale_range"] = tuple(data["scale_range"])
+        return TrainConfig(**data)
+
+    @staticmethod
+    def from_yaml(path: str | Path, **overrides: Any) -> "TrainConfig":
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: a training config is a mapping of keys to values")
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return TrainConfig.from_dict(data)

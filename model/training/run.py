@@ -1,0 +1,61 @@
+"""Wiring a TrainConfig into a Trainer: data sources, the held-out split, validation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import TrainConfig
+from .trainer import Trainer
+
+
+def build_datasets(cfg: TrainConfig):
+    """(training dataset, held-out validation objects).
+
+    The held-out split is taken by image from source `holdout_source`, so no image is in both.
+    """
+    from .augment import AugmentConfig
+    from .click_sampler import ClickSimulationConfig
+    from .dataset import MixedObjectDataset
+    from .sources import build_source, split_holdout
+
+    if not cfg.sources:
+        raise ValueError("the training config lists no data sources")
+    sources, weights, val_view = [], [], None
+    for i, spec in enumerate(cfg.sources):
+        spec = dict(spec)
+        weight = float(spec.pop("weight", 1.0))
+        source = build_source(spec)
+        if i == cfg.holdout_source and cfg.holdout_fraction > 0:
+            source, val_view = split_holdout(source, cfg.holdout_fraction, cfg.seed)
+        sources.append(source)
+        weights.append(weight)
+    dataset = MixedObjectDataset(
+        sources, weights, length=max(1, sum(len(s) for s in sources)), seed=cfg.seed,
+        augment_cfg=AugmentConfig(crop_size=cfg.crop_size, short_side=cfg.resize_short_side,
+                                  scale_range=cfg.scale_range), click_cfg=ClickSimulationConfig(),
+    )
+    return dataset, val_view
+
+
+def make_validator(cfg: TrainConfig, val_view):
+    """A function (network, metadata) -> {"noc85", "noc90", "miou_per_click", ...} on held-out objects,
+    scored by the robot user of the evaluation protocol."""
+    if val_view is None or cfg.val_samples <= 0:
+        return None
+    from ..predictor import Predictor
+    from .validation import robot_noc
+
+    count = min(cfg.val_samples, len(val_view))
+    objects = [val_view[i] for i in range(count)]
+    samples = [(o.load_image(), o.load_mask()) for o in objects]
+
+    def validate(network, metadata) -> dict[str, Any]:
+        predictor = Predictor(network, metadata, short_side=cfg.short_side)
+        return robot_noc(predictor, samples, max_clicks=cfg.val_max_clicks)
+
+    return validate
+
+
+def build_trainer(cfg: TrainConfig) -> Trainer:
+    dataset, val_view = build_datasets(cfg)
+    return Trainer(cfg, dataset, validate=make_validator(cfg, val_view))

@@ -1,0 +1,268 @@
+"""The training loop: click-simulated batches, iterative clicks, click loss, SGD with poly lr.
+
+Resumable: `out_dir/state.pt` holds weights, optimiser, step and config (tensors and plain
+types only, loaded with weights_only=True); the data order and every random draw are
+functions of (seed, step), so a resumed run continues exactly where it stopped.
+Runs the same under torchrun (torch.distributed: gloo on CPU, NCCL on GPUs): each rank takes
+its share of every batch, gradients are averaged, rank 0 writes logs and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
+from ..config import NetworkConfig, preset
+from ..network.fcanet import FCANet
+from ..preprocess import normalise
+from .batch import clicks_from_rows, distances_for, maps_for
+from .config import TrainConfig
+from .params import parameter_groups
+from .schedule import poly_lr_factor
+
+STATE_FILE = "state.pt"
+LOG_FILE = "log.jsonl"
+
+
+def network_config(cfg: TrainConfig) -> NetworkConfig:
+    return preset(cfg.preset).with_(**cfg.network_overrides)
+
+
+def build_network(cfg: TrainConfig) -> FCANet:
+    if cfg.init_checkpoint:
+        network, _ = load_checkpoint(cfg.init_checkpoint)
+        return network.train()
+    return FCANet(network_config(cfg), pretrained_backbone=cfg.pretrained_backbone).train()
+
+
+class DistributedContext:
+    """rank/world of this process; a no-op when not launched by torchrun."""
+
+    def __init__(self) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.enabled = self.world > 1
+        if self.enabled and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() else "gloo"
+            dist.init_process_group(backend=backend)
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            self.device = torch.device("cuda", local)
+        else:
+            self.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def shard(self, indices: list[int]) -> list[int]:
+        return indices[self.rank :: self.world]
+
+    def close(self) -> None:
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+class Trainer:
+    """Owns the network, optimiser, data and the step counter of one run."""
+
+    def __init__(self, cfg: TrainConfig, dataset, validate: Callable | None = None):
+        self.cfg = cfg
+        self.ctx = DistributedContext()
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.dataset = dataset
+        self.validate = validate
+        self.out = Path(cfg.out_dir)
+        if self.ctx.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(cfg.seed)  # the head's initialisation is part of a repeatable run
+        self.network = build_network(cfg).to(self.ctx.device)
+        self.optimizer = torch.optim.SGD(
+            parameter_groups(self.network, cfg.lr, cfg.backbone_lr_ratio),
+            lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+        )
+        self.model = self.network
+        if self.ctx.enabled:
+            self.model = torch.nn.parallel.DistributedDataParallel(self.network)
+        from .click_loss import ClickLoss
+
+        self.loss_fn = ClickLoss(mode=cfg.loss)
+        self.step = 0
+        self.best_noc = math.inf
+
+    # ------------------------------------------------------------------ state
+    def state_path(self) -> Path:
+        return self.out / STATE_FILE
+
+    def save_state(self) -> None:
+        if not self.ctx.is_main:
+            return
+        state = {
+            "model": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "best_noc": self.best_noc,
+            "config": json.dumps(self.cfg.to_dict()),
+        }
+        tmp = self.state_path().with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.state_path())
+        save_checkpoint(self.out / "last.safetensors", self.network, self.metadata())
+
+    def load_state(self) -> bool:
+        path = self.state_path()
+        if not path.is_file():
+            return False
+        state = torch.load(path, map_location=self.ctx.device, weights_only=True)
+        self.network.load_state_dict(state["model"], strict=True)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.best_noc = float(state.get("best_noc", math.inf))
+        return True
+
+    def metadata(self, extra: dict | None = None) -> CheckpointMetadata:
+        cfg = self.cfg
+        provenance = {
+            "trained": self.step > 0,
+            "initialisation": cfg.init_checkpoint or ("imagenet:" + self.network.config.backbone if cfg.pretrained_backbone else "random"),
+            "trained_on": list(cfg.trained_on),
+            "steps": self.step,
+            "crops_seen": self.step * cfg.batch_size,
+            "recipe": cfg.to_dict(),
+        }
+        provenance.update(extra or {})
+        return CheckpointMetadata(
+            network=self.network.config, version=f"{cfg.version_prefix}-step{self.step}",
+            short_side=cfg.short_side, provenance=provenance,
+        )
+
+    # ------------------------------------------------------------------ data
+    def batch_indices(self, step: int) -> list[int]:
+        """Global sample indices of `step` (the dataset maps them to epochs itself)."""
+        b = self.cfg.batch_size
+        return list(range(step * b, (step + 1) * b))
+
+    def load_batch(self, step: int) -> dict[str, torch.Tensor]:
+        items = [self.dataset[i] for i in self.ctx.shard(self.batch_indices(step))]
+        return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+
+    # ------------------------------------------------------------------ one step
+    def forward_inputs(self, images: torch.Tensor, click_lists) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = images.shape[2:]
+        maps = maps_for(click_lists, h, w).to(self.ctx.device)
+        return normalise(images.to(self.ctx.device), self.network.config.normalisation), maps
+
+    def add_iterative_clicks(self, image: torch.Tensor, gts: np.ndarray, click_lists, rng: np.random.Generator):
+        """For part of the batch, let the robot user click on the model's own errors."""
+        from ..robot_user import next_click
+
+        chosen = [i for i in range(len(click_lists)) if rng.random() < self.cfg.iterative_probability]
+        if not chosen or self.cfg.iterative_max_extra_clicks <= 0:
+            return click_lists
+        rounds = int(rng.integers(1, self.cfg.iterative_max_extra_clicks + 1))
+        click_lists = [list(c) for c in click_lists]
+        # Eval mode: the robot reacts to what the model would show a user (running BN stats),
+        # and a single chosen sample would break batch statistics anyway.
+        self.network.eval()
+        with torch.no_grad():
+            for _ in range(rounds):
+                sub = image[chosen]
+                x, maps = self.forward_inputs(sub, [click_lists[i] for i in chosen])
+                out = self.network(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
+                pred = (torch.sigmoid(out.logits[:, 0]) > self.cfg.iterative_threshold).cpu().numpy()
+                for j, i in enumerate(chosen):
+                    click = next_click(pred[j], gts[i])
+                    if click is not None and len(click_lists[i]) < 24:
+                        click_lists[i].append(click)
+        self.network.train()
+        return click_lists
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        rng = np.random.default_rng([self.cfg.seed, self.step, self.ctx.rank])
+        torch.manual_seed(self.cfg.seed * 1_000_003 + self.step * 31 + self.ctx.rank)
+        images, gt = batch["image"], batch["gt"].float()
+        click_lists = [clicks_from_rows(r, int(n)) for r, n in zip(batch["clicks"], batch["num_clicks"])]
+        gts = gt[:, 0].numpy() > 0.5
+        click_lists = self.add_iterative_clicks(images, gts, click_lists, rng)
+        h, w = images.shape[2:]
+        x, maps = self.forward_inputs(images, click_lists)
+        dists = distances_for(click_lists, h, w).to(self.ctx.device)
+        gt = gt.to(self.ctx.device)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * poly_lr_factor(
+                self.step, self.cfg.steps, self.cfg.poly_power, self.cfg.constant_tail_fraction)
+        self.model.train()
+        out = self.model(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3], with_aux=True)
+        losses = self.loss_fn(out.logits, out.first_logits, gt, dists[:, 0:1], dists[:, 1:2], dists[:, 2:3])
+        self.optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        self.optimizer.step()
+        self.step += 1
+        result = {k: float(v.detach()) for k, v in losses.items()}
+        result["clicks"] = float(np.mean([len(c) for c in click_lists]))
+        return result
+
+    # ------------------------------------------------------------------ the run
+    def log(self, record: dict) -> None:
+        if self.ctx.is_main:
+            with open(self.out / LOG_FILE, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def run_validation(self) -> dict | None:
+        if self.validate is None or not self.ctx.is_main:
+            return None
+        self.network.eval()
+        try:
+            result = self.validate(self.network, self.metadata())
+        finally:
+            self.network.train()
+        noc = result.get("noc90", math.inf)
+        if noc <= self.best_noc:
+            self.best_noc = noc
+            save_checkpoint(self.out / "best.safetensors", self.network, self.metadata({"validation": result}))
+        self.log({"step": self.step, "validation": result, "time": time.time()})
+        return result
+
+    def fit(self, max_steps: int | None = None, max_seconds: float | None = None, progress: bool = True) -> None:
+        """Train until cfg.steps (or max_steps more steps / max_seconds), saving as it goes."""
+        from tqdm import tqdm
+
+        end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
+        start_time = time.time()
+        bar = tqdm(total=end, initial=self.step, disable=not (progress and self.ctx.is_main), desc="train",
+                   dynamic_ncols=True)
+        running: dict[str, float] = {}
+        t0 = time.time()
+        while self.step < end:
+            batch = self.load_batch(self.step)
+            stats = self.train_step(batch)
+            for k, v in stats.items():
+                running[k] = running.get(k, 0.0) + v
+            bar.update(1)
+            bar.set_postfix(loss=f"{stats['total']:.3f}")
+            if self.step % self.cfg.log_every == 0:
+                n = self.cfg.log_every
+                self.log({"step": self.step, **{k: v / n for k, v in running.items()},
+                          "lr": self.optimizer.param_groups[-1]["lr"],
+                          "seconds_per_step": (time.time() - t0) / n, "time": time.time()})
+                running, t0 = {}, time.time()
+            if self.step % self.cfg.checkpoint_every == 0:
+                self.save_state()
+            if self.cfg.val_every and self.step % self.cfg.val_every == 0:
+                self.run_validation()
+            if max_seconds is not None and time.time() - start_time > max_seconds:
+                break
+        bar.close()
+        self.save_state()

@@ -1,0 +1,93 @@
+"""A real browser: headless Chromium opens the app, uploads an image, clicks the object,
+and the downloaded mask must cover it."""
+
+import os
+import shutil
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.e2e.scenes import ellipse_scene
+from tests.net_utils import free_port
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    from gradio_app.app import KEYBOARD_JS, build_demo
+    from model import Predictor
+
+    demo = build_demo(Predictor.from_checkpoint(), None)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, js=KEYBOARD_JS)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture()
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver (scripts/install_browser.sh)")
+    selenium = pytest.importorskip("selenium")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
+                 "--window-size=1400,1000"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    yield driver
+    driver.quit()
+
+
+def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    artifacts = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "out" / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    image, truth = ellipse_scene()
+    path = tmp_path / "scene.png"
+    Image.fromarray(image).save(path)
+
+    browser.get(app_url)
+    wait = WebDriverWait(browser, 60)
+    upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#canvas input[type=file]"))
+    upload.send_keys(str(path))
+    img = wait.until(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "#canvas img")
+                                     if e.get_attribute("naturalWidth") not in (None, "0")), None))
+    time.sleep(1.0)
+    before = img.get_attribute("src")
+    # Click the object's centre: element coordinates scaled to the image's natural pixels.
+    rect = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", img)
+    nat_w = int(img.get_attribute("naturalWidth"))
+    scale = rect[0] / nat_w
+    cx, cy = 240 * scale, 180 * scale
+    ActionChains(browser).move_to_element_with_offset(img, cx - rect[0] / 2, cy - rect[1] / 2).click().perform()
+
+    link = wait.until(lambda d: next((a for a in d.find_elements(By.CSS_SELECTOR, "#mask-png a")
+                                      if (a.get_attribute("href") or "").endswith(".png")), None))
+    browser.save_screenshot(str(artifacts / "gradio_after_click.png"))
+    shown = browser.find_element(By.CSS_SELECTOR, "#canvas img").get_attribute("src")
+    assert shown != before, "the displayed image did not change after the click (no overlay)"
+    status = browser.find_element(By.ID, "status").text
+    assert "1 clicks" in status, status
+    data = urllib.request.urlopen(link.get_attribute("href"), timeout=30).read()
+    (tmp_path / "mask.png").write_bytes(data)
+    mask = np.asarray(Image.open(tmp_path / "mask.png")) > 127
+    assert mask.shape == truth.shape
+    iou = (mask & truth).sum() / max(1, (mask | truth).sum())
+    assert iou >= 0.8, f"IoU of the downloaded mask with the object is {iou:.3f}"

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+from PIL import Image
+
+from model.evaluation.datasets import Sample
+from model.evaluation.loop import evaluate_samples, number_of_clicks
+from model.prediction import Prediction
+
+
+def _samples(n=3):
+    out = []
+    for i in range(n):
+        gt = np.zeros((30, 40), bool)
+        gt[5 + i:20 + i, 8:30] = True
+        img = np.zeros((30, 40, 3), np.uint8)
+        out.append(Sample(f"s{i}", lambda img=img: img, gt))
+    return out
+
+
+class Empty:
+    def predict(self, image, clicks, *, sis=True):
+        h, w = image.shape[:2]
+        return Prediction(np.zeros((h, w), bool), np.zeros((h, w), np.float32), "empty")
+
+
+def test_oracle_scores_one_click_everywhere():
+    samples = _samples()
+
+    class GtOracle:
+        def __init__(self):
+            self.k = -1
+            self.last = None
+
+        def predict(self, image, clicks, *, sis=True):
+            if len(clicks) == 1:
+                self.k += 1
+            gt = samples[self.k].gt
+            return Prediction(gt, gt.astype(np.float32), "oracle")
+
+    r = evaluate_samples(GtOracle(), samples, max_clicks=20, progress=False)
+    assert r.noc == {"85": 1.0, "90": 1.0} and r.over_max == {"85": 0, "90": 0}
+    assert r.miou_per_click == [1.0] * 20
+
+
+def test_empty_predictor_scores_max_clicks():
+    r = evaluate_samples(Empty(), _samples(), max_clicks=7, progress=False)
+    assert r.noc == {"85": 7.0, "90": 7.0} and r.over_max["90"] == 3
+    assert len(r.miou_per_click) == 7 and max(r.miou_per_click) == 0.0
+    assert r.seconds_per_click >= 0
+
+
+def test_number_of_clicks():
+    assert number_of_clicks([0.5, 0.86, 0.95], 0.85, 20) == 2
+    assert number_of_clicks([0.5, 0.86, 0.89], 0.90, 20) == 20
+
+
+def test_cli_writes_all_outputs(tmp_path):
+    from model.cli import main
+
+    root = tmp_path / "davis"
+    (root / "img").mkdir(parents=True)
+    (root / "gt").mkdir()
+    for i in range(2):
+        img = np.full((40, 50, 3), 200, np.uint8)
+        img[10:30, 10:35] = 30
+        Image.fromarray(img).save(root / "img" / f"{i:03d}.jpg")
+        gt = np.zeros((40, 50), np.uint8)
+        gt[10:30, 10:35] = 1
+        Image.fromarray(gt, mode="L").convert("P").save(root / "gt" / f"{i:03d}.png")
+    out = tmp_path / "out"
+    assert main(["evaluate", "--method", "grabcut", "--dataset", "davis", "--data-dir", str(root),
+                 "--max-clicks", "3", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    for key in ("dataset", "method", "checkpoint", "samples", "max_clicks", "sis", "noc", "over_max",
+                "miou_per_click", "seconds_per_click"):
+        assert key in m
+    assert m["samples"] == 2 and len(m["miou_per_click"]) == 3 and set(m["noc"]) == {"85", "90"}
+    assert (out / "samples.csv").read_text().count("\n") == 3
+    assert "| grabcut + SIS |" in (out / "report.md").read_text()
+    assert (out / "miou_curve.png").stat().st_size > 1000
+    assert main(["plot", str(out), str(out), "--out", str(tmp_path / "c.png")]) == 0

@@ -1,0 +1,128 @@
+import ast
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from gradio_app import handlers as h
+from gradio_app.state import Session
+from model import Click, Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor.for_tests(seed=3)
+
+
+@pytest.fixture()
+def session():
+    rng = np.random.default_rng(0)
+    return h.upload(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))
+
+
+class FakeStore:
+    def __init__(self):
+        self.added = []
+
+    def add(self, **kw):
+        self.added.append(kw)
+        return f"rec{len(self.added)}"
+
+
+def test_upload_normalises_any_image_and_rejects_garbage():
+    s = h.upload(np.zeros((10, 12), np.uint16))
+    assert s.image.shape == (10, 12, 3) and s.clicks == []
+    with pytest.raises(h.AppError, match="cannot use this image"):
+        h.upload(b"nope")
+    assert h.upload(None).image is None
+
+
+def test_clicks_predict_and_keep_order(predictor, session):
+    s = h.add_click(predictor, session, 30, 20, h.POSITIVE, True)
+    s = h.add_click(predictor, s, 5, 5, h.NEGATIVE, True)
+    assert [c.positive for c in s.clicks] == [True, False]
+    assert s.clicks[0] == Click(30.0, 20.0, True)
+    assert s.mask.shape == (40, 60) and len(s.seconds) == 2
+    assert "2 clicks (1 negative)" in h.status(s) and "ms" in h.status(s)
+
+
+def test_click_errors(predictor, session):
+    with pytest.raises(h.AppError, match="upload an image"):
+        h.add_click(predictor, Session(), 1, 1, h.POSITIVE, True)
+    with pytest.raises(h.AppError, match="first click must be positive"):
+        h.add_click(predictor, session, 1, 1, h.NEGATIVE, True)
+    with pytest.raises(h.AppError, match="outside"):
+        h.add_click(predictor, session, 500, 1, h.POSITIVE, True)
+
+
+def test_undo_reset_and_sis_toggle(predictor, session):
+    s = h.add_click(predictor, session, 30, 20, h.POSITIVE, True)
+    s2 = h.add_click(predictor, s, 5, 5, h.NEGATIVE, True)
+    u = h.undo(predictor, s2, True)
+    assert u.clicks == s.clicks and np.array_equal(u.mask, s.mask) and len(u.seconds) == 1
+    assert h.undo(predictor, u, True).clicks == []
+    r = h.reset(s2)
+    assert r.clicks == [] and r.mask is None and r.image is s2.image
+    off = h.toggle_sis(predictor, s, False)
+    pred = predictor.predict(session.image, s.clicks, sis=False)
+    assert np.array_equal(off.mask, pred.mask)
+
+
+def test_view_draws_overlay_at_original_size_and_opacity_matters(predictor, session):
+    s = h.add_click(predictor, session, 30, 20, h.POSITIVE, True)
+    s.mask[:] = False
+    s.mask[:10, :10] = True
+    a, b = h.view(s, 0.0), h.view(s, 1.0)
+    assert a.shape == (40, 60, 3)
+    assert not np.array_equal(a[:5, :5], b[:5, :5])
+    assert np.array_equal(a[35:, 50:], b[35:, 50:])
+    assert h.view(Session(), 0.5) is None
+
+
+def test_export_png_and_coco_rle(predictor, session, tmp_path):
+    s = h.add_click(predictor, session, 30, 20, h.POSITIVE, False)
+    s.mask[:] = False
+    s.mask[3:9, 4:20] = True
+    png, js = h.export_files(s, str(tmp_path))
+    assert np.array_equal(np.asarray(Image.open(png)) > 0, s.mask)
+    doc = json.loads(Path(js).read_text())
+    seg = doc["annotations"][0]["segmentation"]
+    back = mask_utils.decode({"size": seg["size"], "counts": seg["counts"].encode()})
+    assert np.array_equal(back.astype(bool), s.mask)
+    with pytest.raises(h.AppError):
+        h.export_files(session, str(tmp_path))
+
+
+def test_save_correction(predictor, session):
+    store = FakeStore()
+    s = h.add_click(predictor, session, 30, 20, h.POSITIVE, True)
+    assert h.save_correction(store, s) == "rec1"
+    rec = store.added[0]
+    assert rec["source"] == "gradio" and rec["clicks"] == s.clicks and rec["mask"] is s.mask
+    with pytest.raises(h.AppError, match="nothing to save"):
+        h.save_correction(store, session)
+    with pytest.raises(h.AppError, match="no corrections store"):
+        h.save_correction(None, s)
+
+
+def test_segment_endpoint_function(predictor):
+    img = np.zeros((30, 40, 3), np.uint8)
+    m = h.segment(predictor, img, [[20, 15, True], [2, 2, False]])
+    assert m.shape == (30, 40) and set(np.unique(m)) <= {0, 255}
+
+
+def test_gradio_app_uses_only_the_public_model_api():
+    root = Path(__file__).resolve().parents[1] / "gradio_app"
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            for n in names:
+                assert not n.startswith(("model.network", "model.training", "model.checkpoint")), (path, n)
