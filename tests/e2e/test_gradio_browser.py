@@ -67,9 +67,12 @@ def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path)
     wait = WebDriverWait(browser, 60)
     upload = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#canvas input[type=file]"))
     upload.send_keys(str(path))
+    # Sync on the server: the upload handler has stored the image once the status asks for a click
+    # (clicking the browser's local preview earlier would reach a session with no image yet).
+    wait.until(lambda d: "Click on the object" in d.find_element(By.ID, "status").text)
     img = wait.until(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "#canvas img")
                                      if e.get_attribute("naturalWidth") not in (None, "0")), None))
-    time.sleep(1.0)
+    time.sleep(0.5)
     before = img.get_attribute("src")
     # Click the object's centre: element coordinates scaled to the image's natural pixels.
     rect = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", img)
