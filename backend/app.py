@@ -100,7 +100,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         launcher = RecordingLauncher(store, delegate=delegate)
     model = FcanetModel(predictor, store=store, fetcher=fetcher,
                         memory=ClickMemory(config.click_memory_items, config.click_memory_ttl_s),
-                        launcher=launcher)
+                        launcher=launcher, train_every=config.train_every)
     watcher = PromotionWatcher(
         store, model, interval=config.watch_promoted_s, current_version=promoted_version,
         load=lambda path: Predictor.from_checkpoint(path, short_side=config.short_side, device=config.device),

@@ -24,6 +24,8 @@ def register(sub) -> None:
                    help="how often to look for a newly promoted model in the store (0: never; default 10)")
     p.add_argument("--finetune-steps", type=int,
                    help="steps of the fine-tuning job START_TRAINING starts (0: only record it; default 200)")
+    p.add_argument("--train-every", type=int, metavar="N",
+                   help="also start a fine-tuning job after every N new annotations (default $FCANET_TRAIN_EVERY or 0: off)")
     p.add_argument("--with-demo", action="store_true", help="also serve the Gradio demo at /demo")
     p.add_argument("--log-level", help="default $LOG_LEVEL or INFO")
     p.set_defaults(func=run)
@@ -39,6 +41,7 @@ def config_from_args(args: argparse.Namespace, env=None):
         env, host=args.host, port=args.port, checkpoint=args.checkpoint, data_dir=args.data_dir,
         store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
         short_side=args.short_side, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
+        train_every=args.train_every,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )
 

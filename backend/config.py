@@ -54,6 +54,8 @@ class BackendConfig:
     #: Steps of the fine-tuning job START_TRAINING launches in a background process;
     #: 0 only records the request in the store.
     finetune_steps: int = 200
+    #: Also start a job after this many newly stored annotations (0: only on START_TRAINING).
+    train_every: int = 0
     with_demo: bool = False
     log_level: str = "INFO"
 
@@ -67,6 +69,8 @@ class BackendConfig:
                                   f"got {self.label_studio_url!r}")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             raise ConfigError("basic auth needs both BASIC_AUTH_USER and BASIC_AUTH_PASS")
+        if self.train_every < 0 or self.finetune_steps < 0:
+            raise ConfigError("train_every and finetune_steps must be 0 or more")
         for name in ("image_timeout_s", "image_max_bytes", "image_cache_items", "click_memory_items",
                      "click_memory_ttl_s"):
             if getattr(self, name) <= 0:
@@ -132,6 +136,7 @@ class BackendConfig:
             basic_auth_pass=get("BASIC_AUTH_PASS"),
             image_timeout_s=number(float, "FCANET_IMAGE_TIMEOUT"),
             finetune_steps=number(int, "FCANET_FINETUNE_STEPS"),
+            train_every=number(int, "FCANET_TRAIN_EVERY"),
             image_max_bytes=number(int, "FCANET_IMAGE_MAX_BYTES"),
             image_cache_items=number(int, "FCANET_IMAGE_CACHE_ITEMS"),
             click_memory_ttl_s=number(float, "FCANET_CLICK_MEMORY_TTL"),

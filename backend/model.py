@@ -44,8 +44,12 @@ class FcanetModel:
     """FCA-Net as a Label Studio ML backend."""
 
     def __init__(self, predictor, *, store, fetcher: ImageFetcher, memory: ClickMemory,
-                 launcher: TrainingLauncher):
+                 launcher: TrainingLauncher, train_every: int = 0):
         self._predictor = predictor
+        #: Start a fine-tuning job after this many newly stored annotations (0: only on START_TRAINING).
+        self.train_every = int(train_every)
+        self._new_corrections = 0
+        self._count_lock = threading.Lock()
         self._swap_lock = threading.Lock()
         self.store = store
         self.fetcher = fetcher
@@ -153,11 +157,28 @@ class FcanetModel:
             return self._store_annotation(data, defer)
         if event == "START_TRAINING":
             pid = project_id(data.get("project"))
-            job_id = self.launcher.start({"project": pid, "event": event, "model_version": self.model_version})
+            job_id = self._start_training(pid, event)
             return {"status": "training requested", "job_id": job_id, "project": pid}
         if event == "ANNOTATIONS_DELETED":
             return self._delete_annotations(data)
         return {"status": "ignored", "action": event}
+
+    def _start_training(self, project: str | None, event: str) -> str:
+        """Hand a request to the launcher; the job continues from the model served now."""
+        predictor = self._predictor
+        with self._count_lock:
+            self._new_corrections = 0
+        return self.launcher.start({"project": project, "event": event, "model_version": predictor.model_version,
+                                    "checkpoint": getattr(predictor, "checkpoint_path", None)})
+
+    def _count_new_corrections(self, project: str | None, n: int) -> str | None:
+        """Every `train_every` new corrections start a job (the job id), else None."""
+        if self.train_every <= 0:
+            return None
+        with self._count_lock:
+            self._new_corrections += n
+            due = self._new_corrections >= self.train_every
+        return self._start_training(project, f"every {self.train_every} corrections") if due else None
 
     def _store_annotation(self, data: dict[str, Any], defer) -> dict[str, Any]:
         annotation, task = data.get("annotation"), data.get("task")
@@ -229,6 +250,9 @@ class FcanetModel:
             defer(self.attach_image, ids[0], image_ref)
             image_state = "pending"
         answer = {"status": "stored", "records": ids, "objects": len(objects), "image": image_state}
+        job_id = self._count_new_corrections(pid, len(ids)) if data.get("action") != "ANNOTATION_UPDATED" else None
+        if job_id is not None:
+            answer["training_job"] = job_id
         if notes:
             answer["notes"] = notes
         return answer

@@ -69,6 +69,9 @@ class Predictor:
             network = network.to(memory_format=torch.channels_last)
         self.network = network.to(self.device)
         self._lock = threading.Lock()
+        #: The file this predictor was loaded from (None when built in memory); fine-tuning
+        #: continues from it.
+        self.checkpoint_path: str | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -92,7 +95,9 @@ class Predictor:
             )
         else:
             network, metadata = load_checkpoint(path)
-        return cls(network, metadata, short_side=short_side, device=device, **kwargs)
+        predictor = cls(network, metadata, short_side=short_side, device=device, **kwargs)
+        predictor.checkpoint_path = str(path.resolve())
+        return predictor
 
     @classmethod
     def for_tests(cls, seed: int = 0, short_side: int = 64) -> "Predictor":

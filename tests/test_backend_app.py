@@ -293,6 +293,59 @@ def test_start_training_is_recorded(setup):
     assert len(store.list_training_requests()) == 2
 
 
+class _CountingLauncher:
+    def __init__(self):
+        self.requests = []
+
+    def start(self, request):
+        self.requests.append(request)
+        return f"job-{len(self.requests)}"
+
+    def status(self):
+        return {"state": "idle"}
+
+
+def test_every_n_new_corrections_start_a_job_from_the_served_model(tmp_path, ls):
+    config = BackendConfig(data_dir=str(tmp_path / "data"), label_studio_url=LS_URL, label_studio_api_key=TOKEN,
+                           watch_promoted_s=0, train_every=2)
+    launcher = _CountingLauncher()
+    predictor = FakePredictor()
+    predictor.checkpoint_path = "/models/served.safetensors"
+    app = create_app(config, predictor=predictor, store=open_store(config.data_dir), launcher=launcher,
+                     fetcher=ImageFetcher(config, transport=ls.transport))
+    with TestClient(app) as client:
+        first = client.post("/webhook", json=_annotation_event(annotation_id=1)).json()
+        assert "training_job" not in first and launcher.requests == []
+        # an update of the same annotation is not a new correction
+        client.post("/webhook", json=_annotation_event("ANNOTATION_UPDATED", annotation_id=1))
+        assert launcher.requests == []
+        second = client.post("/webhook", json=_annotation_event(annotation_id=2)).json()
+        assert second["training_job"] == "job-1"
+        [request] = launcher.requests
+        assert request["checkpoint"] == "/models/served.safetensors" and request["model_version"] == "fake-1"
+        client.post("/webhook", json=_annotation_event(annotation_id=3))
+        assert len(launcher.requests) == 1  # the count restarts after each job
+        client.post("/webhook", json=_annotation_event(annotation_id=4))
+        assert len(launcher.requests) == 2
+
+
+def test_train_every_comes_from_flag_or_environment():
+    from backend.cli import config_from_args
+    import argparse
+
+    assert BackendConfig.from_env({"FCANET_TRAIN_EVERY": "50"}).train_every == 50
+    with pytest.raises(ValueError, match="FCANET_TRAIN_EVERY"):
+        BackendConfig.from_env({"FCANET_TRAIN_EVERY": "many"})
+    with pytest.raises(ValueError, match="train_every"):
+        BackendConfig(train_every=-1)
+    parser = argparse.ArgumentParser()
+    from backend.cli import register
+
+    register(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--train-every", "7"])
+    assert config_from_args(args, env={}).train_every == 7
+
+
 def test_other_actions_are_ignored_and_deletions_remove_records(setup):
     client, _, store, _ = setup
     r = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1}})

@@ -39,6 +39,9 @@ class FinetuneLauncher:
             out_dir.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "model.cli", "finetune", "--store", self.store_location,
                    "--steps", str(self.steps), "--out-dir", str(out_dir), "--no-progress", *self.extra_args]
+            base = (request or {}).get("checkpoint")
+            if base and "--from" not in self.extra_args:
+                cmd += ["--from", str(base)]  # continue from the model being served
             log = open(out_dir / "job.log", "wb")
             self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             log.close()
