@@ -95,3 +95,41 @@ def test_two_process_distributed_step(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert proc.stdout.count("ok") == 2
     assert (tmp_path / "run" / "last.safetensors").is_file()
+
+
+def test_weight_average_follows_the_formula():
+    from model.training.ema import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 1), torch.nn.BatchNorm1d(1))
+    avg = WeightAverage(net, decay=0.9)
+    start = {k: v.clone() for k, v in avg.network.state_dict().items()}
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+        net[1].running_mean.fill_(2.0)
+        net[1].num_batches_tracked.fill_(5)
+    avg.update(net)  # warm-up: the first decay is min(0.9, 1/10) = 0.1
+    state = avg.network.state_dict()
+    assert torch.allclose(state["0.weight"], 0.1 * start["0.weight"] + 0.9 * (start["0.weight"] + 1.0))
+    assert torch.allclose(state["1.running_mean"], torch.tensor([0.9 * 2.0]))
+    assert int(state["1.num_batches_tracked"]) == 5 and avg.updates == 1
+    assert abs(avg.current_decay() - 2 / 11) < 1e-9
+    assert not any(p.requires_grad for p in avg.network.parameters())
+
+
+def test_moving_average_is_checkpointed_and_resumed(tmp_path):
+    from model.checkpoint import load_checkpoint
+
+    straight = Trainer(_cfg(tmp_path / "a", ema_decay=0.5), _dataset())
+    straight.fit(max_steps=4, progress=False)
+    saved, _ = load_checkpoint(tmp_path / "a" / "last.safetensors")
+    raw, avg = straight.network.state_dict(), straight.ema.network.state_dict()
+    name = next(k for k in raw if k.endswith("weight") and raw[k].dim() == 4)
+    assert not torch.allclose(raw[name], avg[name])  # the average lags the raw weights
+    assert torch.allclose(saved.state_dict()[name], avg[name])  # and is what the checkpoint holds
+    first = Trainer(_cfg(tmp_path / "b", ema_decay=0.5), _dataset())
+    first.fit(max_steps=2, progress=False)
+    resumed = Trainer(_cfg(tmp_path / "b", ema_decay=0.5), _dataset())
+    assert resumed.load_state() and resumed.ema.updates == 2
+    resumed.fit(max_steps=2, progress=False)
+    for k, v in avg.items():
+        assert torch.allclose(v.float(), resumed.ema.network.state_dict()[k].float(), atol=1e-5), k

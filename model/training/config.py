@@ -40,6 +40,9 @@ class TrainConfig:
     iterative_probability: float = 0.7
     iterative_max_extra_clicks: int = 3
     iterative_threshold: float = 0.2
+    #: Decay of the moving average of the weights that checkpoints and validation use;
+    #: 0 (the paper) keeps the raw weights. See `model/training/ema.py`.
+    ema_decay: float = 0.0
     seed: int = 0
     num_workers: int = 0
     threads: int = 0

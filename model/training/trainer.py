@@ -27,6 +27,7 @@ from ..network.fcanet import FCANet
 from ..preprocess import normalise
 from .batch import clicks_from_rows, distances_for, maps_for
 from .config import TrainConfig
+from .ema import WeightAverage
 from .params import parameter_groups
 from .schedule import poly_lr_factor
 
@@ -93,6 +94,7 @@ class Trainer:
             parameter_groups(self.network, cfg.lr, cfg.backbone_lr_ratio),
             lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
         )
+        self.ema = WeightAverage(self.network, cfg.ema_decay) if cfg.ema_decay > 0 else None
         self.model = self.network
         if self.ctx.enabled:
             self.model = torch.nn.parallel.DistributedDataParallel(self.network)
@@ -101,6 +103,11 @@ class Trainer:
         self.loss_fn = ClickLoss(mode=cfg.loss)
         self.step = 0
         self.best_noc = math.inf
+
+    @property
+    def deployable(self) -> torch.nn.Module:
+        """The weights that are validated and saved as checkpoints: the average when there is one."""
+        return self.ema.network if self.ema is not None else self.network
 
     # ------------------------------------------------------------------ state
     def state_path(self) -> Path:
@@ -116,10 +123,12 @@ class Trainer:
             "best_noc": self.best_noc,
             "config": json.dumps(self.cfg.to_dict()),
         }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
         tmp = self.state_path().with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.state_path())
-        save_checkpoint(self.out / "last.safetensors", self.network, self.metadata())
+        save_checkpoint(self.out / "last.safetensors", self.deployable, self.metadata())
 
     def load_state(self) -> bool:
         path = self.state_path()
@@ -130,6 +139,11 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.best_noc = float(state.get("best_noc", math.inf))
+        if self.ema is not None:
+            if "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+            else:  # a run that trained without an average starts one from its current weights
+                self.ema = WeightAverage(self.network, self.cfg.ema_decay)
         return True
 
     def metadata(self, extra: dict | None = None) -> CheckpointMetadata:
@@ -141,6 +155,7 @@ class Trainer:
             "steps": self.step,
             "crops_seen": self.step * cfg.batch_size,
             "recipe": cfg.to_dict(),
+            "weights": f"moving average, decay {cfg.ema_decay}, over {self.ema.updates} steps" if self.ema else "raw",
         }
         provenance.update(extra or {})
         return CheckpointMetadata(
@@ -209,6 +224,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.network)
         self.step += 1
         result = {k: float(v.detach()) for k, v in losses.items()}
         result["clicks"] = float(np.mean([len(c) for c in click_lists]))
@@ -223,15 +240,15 @@ class Trainer:
     def run_validation(self) -> dict | None:
         if self.validate is None or not self.ctx.is_main:
             return None
-        self.network.eval()
+        model = self.deployable.eval()
         try:
-            result = self.validate(self.network, self.metadata())
+            result = self.validate(model, self.metadata())
         finally:
             self.network.train()
         noc = result.get("noc90", math.inf)
         if noc <= self.best_noc:
             self.best_noc = noc
-            save_checkpoint(self.out / "best.safetensors", self.network, self.metadata({"validation": result}))
+            save_checkpoint(self.out / "best.safetensors", self.deployable, self.metadata({"validation": result}))
         self.log({"step": self.step, "validation": result, "time": time.time()})
         return result
 
