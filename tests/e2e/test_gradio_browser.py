@@ -93,4 +93,12 @@ def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path)
     mask = np.asarray(Image.open(tmp_path / "mask.png")) > 127
     assert mask.shape == truth.shape
     iou = (mask & truth).sum() / max(1, (mask | truth).sum())
+    # The download is the predictor's mask for a click at the object's centre (the browser's
+    # click lands within a pixel of it) ...
+    from model import Click, Predictor
+
+    direct = Predictor.from_checkpoint().predict(image, [Click(240, 180)]).mask
+    same = (mask & direct).sum() / max(1, (mask | direct).sum())
+    assert same >= 0.98, f"the downloaded mask differs from the predictor's own mask (IoU {same:.3f})"
+    # ... and the model finds the object.
     assert iou >= 0.8, f"IoU of the downloaded mask with the object is {iou:.3f}"

@@ -73,4 +73,12 @@ def test_smart_click_gives_the_object_and_submission_is_stored(stack):
     assert len(records) == 1 and records[0].source == "label_studio"
     assert records[0].annotation_id == str(ann.json()["id"])
     assert store.load_mask(records[0]).shape == (h, w)
+    # What Label Studio shows is exactly what the predictor gives for that click (the whole path
+    # percent -> pixels -> model -> RLE -> Label Studio -> decode loses nothing) ...
+    from model import Click, Predictor
+
+    direct = Predictor.from_checkpoint().predict(image, [Click(w * 0.5, h * 0.5)]).mask
+    same = (mask & direct).sum() / max(1, (mask | direct).sum())
+    assert same >= 0.99, f"the brush differs from the predictor's own mask (IoU {same:.3f})"
+    # ... and the model finds the object.
     assert iou >= 0.8, f"IoU of the backend's brush with the object is {iou:.3f}"
