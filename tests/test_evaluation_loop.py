@@ -80,3 +80,35 @@ def test_cli_writes_all_outputs(tmp_path):
     assert "| grabcut + SIS |" in (out / "report.md").read_text()
     assert (out / "miou_curve.png").stat().st_size > 1000
     assert main(["plot", str(out), str(out), "--out", str(tmp_path / "c.png")]) == 0
+
+
+def test_journal_resumes_a_stopped_run_and_refuses_another(tmp_path):
+    import pytest
+
+    from model.errors import FcanetInputError
+    from model.evaluation.journal import EvaluationJournal
+
+    class Counting(Empty):
+        calls = 0
+
+        def predict(self, image, clicks, *, sis=True):
+            Counting.calls += 1
+            return super().predict(image, clicks, sis=sis)
+
+    identity = {"dataset": "x", "max_clicks": 4}
+    path = tmp_path / "progress.jsonl"
+    full = evaluate_samples(Counting(), _samples(), max_clicks=4, progress=False,
+                            journal=EvaluationJournal(path, identity, resume=False))
+    assert Counting.calls == 12
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:10])  # killed while writing the last sample
+    Counting.calls = 0
+    resumed = evaluate_samples(Counting(), _samples(), max_clicks=4, progress=False,
+                               journal=EvaluationJournal(path, identity, resume=True))
+    assert Counting.calls == 4  # only the unfinished sample ran again
+    assert [s.ious for s in resumed.samples] == [s.ious for s in full.samples] and resumed.noc == full.noc
+    assert len(EvaluationJournal(path, identity, resume=True).done) == 3  # the re-run sample was kept
+    with pytest.raises(FcanetInputError, match="another evaluation"):
+        EvaluationJournal(path, {**identity, "max_clicks": 5}, resume=True)
+    EvaluationJournal(path, {**identity, "max_clicks": 5}, resume=False)  # without --resume: a fresh journal
+    assert len(path.read_text().splitlines()) == 1

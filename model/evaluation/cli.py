@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--early-stop", action="store_true",
                    help="stop a sample at IoU 0.90 (same NoC; later mIoU values carried forward)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped run of the same evaluation from OUT/progress.jsonl")
     p.set_defaults(func=run_evaluate)
 
     q = sub.add_parser("plot", help="mIoU-vs-clicks curves of one or more evaluation folders")
@@ -60,8 +62,15 @@ def run_evaluate(args) -> int:
                                               sis_connectivity=args.sis_connectivity)
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
+    from .journal import EvaluationJournal, file_digest
+
+    identity = {"dataset": args.dataset, "samples": [s.name for s in samples][:1] + [len(samples)],
+                "method": args.method, "checkpoint_sha256": file_digest(checkpoint), "sis": sis,
+                "sis_connectivity": args.sis_connectivity, "max_clicks": args.max_clicks,
+                "short_side": args.short_side, "early_stop": bool(args.early_stop)}
+    journal = EvaluationJournal(Path(args.out) / "progress.jsonl", identity, resume=args.resume)
     result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
-                              early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}")
+                              early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}", journal=journal)
     metrics = metrics_dict(result, dataset=args.dataset, method=args.method, checkpoint=checkpoint, sis=sis,
                            model=getattr(predictor, "metadata", {}))
     metrics["early_stop"] = bool(args.early_stop)

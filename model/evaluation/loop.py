@@ -87,13 +87,21 @@ def evaluate_sample(predictor: ClickPredictor, sample: Sample, max_clicks: int, 
 
 
 def evaluate_samples(predictor: ClickPredictor, samples: Sequence[Sample], max_clicks: int = 20, sis: bool = True,
-                     progress: bool = True, early_stop: bool = False, desc: str = "evaluate") -> EvaluationResult:
+                     progress: bool = True, early_stop: bool = False, desc: str = "evaluate",
+                     journal=None) -> EvaluationResult:
+    """journal: an `EvaluationJournal`; samples it already holds are taken from it, new ones added."""
     from tqdm import tqdm
 
     result = EvaluationResult(max_clicks=max_clicks)
     total_seconds, total_calls = 0.0, 0
     for sample in tqdm(samples, desc=desc, disable=not progress, dynamic_ncols=True):
-        res, calls, seconds = evaluate_sample(predictor, sample, max_clicks, sis, early_stop)
+        if journal is not None and sample.name in journal.done:
+            ious, noc, calls, seconds = journal.done[sample.name]
+            res = SampleResult(sample.name, list(ious), dict(noc))
+        else:
+            res, calls, seconds = evaluate_sample(predictor, sample, max_clicks, sis, early_stop)
+            if journal is not None:
+                journal.record(sample.name, res.ious, res.noc, calls, seconds)
         result.samples.append(res)
         total_seconds += seconds
         total_calls += calls
