@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
+from ..annotation_files import (VOC_VOID, files_by_stem, instance_areas, read_id_list,
+                                read_label_map, read_sbd_instances, read_voc_instances)
 from ..image_io import load_image
-
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 
 
 @dataclass(frozen=True)
@@ -36,86 +35,75 @@ class Sample:
     ignore: np.ndarray | None = None
 
 
-def _raw(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        arr = np.asarray(img)
-    return arr if arr.ndim == 2 else arr[..., 0]
-
-
-def _images_by_stem(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise ValueError(f"missing folder {folder}")
-    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_EXTS}
-
-
 def _loader(path: Path):
     return partial(load_image, str(path))
 
 
 def load_grabcut(root: Path) -> list[Sample]:
-    images = _images_by_stem(root / "data_GT")
+    images = files_by_stem(root / "data_GT")
     out = []
     for mask_path in sorted((root / "boundary_GT").glob("*.bmp")):
         if mask_path.stem not in images:
             continue
-        m = _raw(mask_path)
+        m = read_label_map(mask_path)
         out.append(Sample(mask_path.stem, _loader(images[mask_path.stem]), m == 255, m == 128))
     return out
 
 
 def load_berkeley(root: Path) -> list[Sample]:
-    images = _images_by_stem(root / "images")
-    masks = _images_by_stem(root / "masks")
-    return [Sample(stem, _loader(images[stem]), _raw(masks[stem]) > 127) for stem in sorted(masks) if stem in images]
+    images = files_by_stem(root / "images")
+    masks = files_by_stem(root / "masks")
+    return [Sample(stem, _loader(images[stem]), read_label_map(masks[stem]) > 127)
+            for stem in sorted(masks) if stem in images]
 
 
 def load_davis(root: Path) -> list[Sample]:
-    images = _images_by_stem(root / "img")
-    masks = _images_by_stem(root / "gt")
-    return [Sample(stem, _loader(images[stem]), _raw(masks[stem]) > 0) for stem in sorted(masks) if stem in images]
+    images = files_by_stem(root / "img")
+    masks = files_by_stem(root / "gt")
+    return [Sample(stem, _loader(images[stem]), read_label_map(masks[stem]) > 0)
+            for stem in sorted(masks) if stem in images]
 
 
 def load_coco_mval(root: Path) -> list[Sample]:
     if (root / "instances.csv").is_file():
         with open(root / "instances.csv", newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh))
-        return [Sample(Path(r["mask"]).stem, _loader(root / "img" / r["image"]), _raw(root / "gt" / r["mask"]) > 127)
-                for r in rows]
-    images = _images_by_stem(root / "img")
-    masks = _images_by_stem(root / "gt")
-    return [Sample(stem, _loader(images[stem]), _raw(masks[stem]) > 127) for stem in sorted(masks) if stem in images]
+        return [Sample(Path(r["mask"]).stem, _loader(root / "img" / r["image"]),
+                       read_label_map(root / "gt" / r["mask"]) > 127) for r in rows]
+    images = files_by_stem(root / "img")
+    masks = files_by_stem(root / "gt")
+    return [Sample(stem, _loader(images[stem]), read_label_map(masks[stem]) > 127)
+            for stem in sorted(masks) if stem in images]
 
 
 def load_pascal_voc(root: Path, split: str = "val") -> list[Sample]:
     list_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     objects = root / "SegmentationObject"
-    names = list_file.read_text().split() if list_file.is_file() else sorted(p.stem for p in objects.glob("*.png"))
+    names = read_id_list(list_file) if list_file.is_file() else sorted(p.stem for p in objects.glob("*.png"))
     out = []
     for name in names:
-        inst = _raw(objects / f"{name}.png")
-        ignore = inst == 255
+        inst = read_voc_instances(objects / f"{name}.png")
+        ignore = inst == VOC_VOID
         cls_path = root / "SegmentationClass" / f"{name}.png"
         if cls_path.is_file():
-            ignore = ignore | (_raw(cls_path) == 255)
+            ignore = ignore | (read_label_map(cls_path) == VOC_VOID)
         image = root / "JPEGImages" / f"{name}.jpg"
-        for k in sorted(int(v) for v in np.unique(inst) if 0 < v < 255):
+        for k, _area in instance_areas(inst, void=VOC_VOID):
             out.append(Sample(f"{name}#{k}", _loader(image), inst == k, ignore))
     return out
 
 
 def load_sbd(root: Path, split: str | None = None) -> list[Sample]:
-    import scipy.io
-
     list_file = root / f"{split}.txt" if split else None
     mats = sorted((root / "inst").glob("*.mat"))
     if list_file is not None and list_file.is_file():
-        wanted = set(list_file.read_text().split())
+        wanted = set(read_id_list(list_file))
         mats = [m for m in mats if m.stem in wanted]
     out = []
     for mat in mats:
-        seg = np.asarray(scipy.io.loadmat(str(mat))["GTinst"][0, 0]["Segmentation"])
+        seg = read_sbd_instances(mat)
         image = root / "img" / f"{mat.stem}.jpg"
-        for k in sorted(int(v) for v in np.unique(seg) if v > 0):
+        for k, _area in instance_areas(seg):
             out.append(Sample(f"{mat.stem}#{k}", _loader(image), seg == k))
     return out
 

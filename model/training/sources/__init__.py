@@ -12,6 +12,10 @@ from .base import IndexView, ObjectSample
 SOURCES: dict[str, str] = {
     "coco_mval": "model.training.sources.coco_mval:CocoMvalSource",
     "bsds500": "model.training.sources.bsds500:Bsds500Source",
+    "folder_pairs": "model.training.sources.folder_pairs:FolderPairsSource",
+    "coco_json": "model.training.sources.coco_json:CocoJsonSource",
+    "sbd": "model.training.sources.sbd:SbdSource",
+    "pascal_voc": "model.training.sources.pascal_voc:PascalVocSource",
 }
 
 

@@ -1,4 +1,7 @@
-"""Small shared readers for image and mask files."""
+"""Small shared readers for image and mask files, and lazy loaders built on them.
+
+The file formats themselves (label maps, SBD .mat, VOC instance PNGs, id lists) are read by
+`model.annotation_files`, which the evaluation loaders use too."""
 
 from __future__ import annotations
 
@@ -6,20 +9,13 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from ...annotation_files import read_label_map
 from ...image_io import load_image
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
     return load_image(path)
-
-
-def read_label_map(path: str | Path) -> np.ndarray:
-    """A mask or palette PNG as its raw (H, W) integer values (palette indices kept)."""
-    with Image.open(path) as img:
-        arr = np.asarray(img)
-    return arr if arr.ndim == 2 else arr[..., 0]
 
 
 def _mask_equal(path: str, value: int) -> np.ndarray:
@@ -28,6 +24,14 @@ def _mask_equal(path: str, value: int) -> np.ndarray:
 
 def _mask_positive(path: str) -> np.ndarray:
     return read_label_map(path) > 127
+
+
+def _mask_nonzero(path: str) -> np.ndarray:
+    return read_label_map(path) > 0
+
+
+def mask_loader_nonzero(path):
+    return partial(_mask_nonzero, str(path))
 
 
 def mask_loader_equal(path, value: int):
