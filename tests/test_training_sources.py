@@ -62,7 +62,7 @@ def _folder_pairs(tmp_path):
     a[10:12, 20:25] = 200  # 10 px, another value of the same binary object
     Image.fromarray(a).save(masks / "a_mask.png")
     b = np.zeros((H, W), np.uint8)
-    b[0:2, 0:3] = 255  # 6 px: under min_area
+    b[0:2, 0:3] = 255  # 6 px: under min_pixels
     Image.fromarray(b).save(masks / "b_mask.bmp")
     Image.fromarray(np.full((H, W), 255, np.uint8)).save(masks / "z_mask.png")  # no image
     Image.fromarray(np.full((H, W), 255, np.uint8)).save(masks / "c.png")  # lacks the suffix
@@ -71,19 +71,19 @@ def _folder_pairs(tmp_path):
 
 def test_folder_pairs_binary_matches_by_stem_and_skips_tiny(tmp_path):
     images, masks, a, _ = _folder_pairs(tmp_path)
-    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_area=8)
+    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_pixels=8)
     assert len(src) == 1 and src.image_id(0) == "a"
     _check(src[0], "a", a > 0, "folder_pairs")
     assert src[0].load_mask().sum() == 40
-    # with a lower min_area the 6-pixel object of b (a .bmp mask for a .png image) comes in
-    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_area=6)
+    # with a lower min_pixels the 6-pixel object of b (a .bmp mask for a .png image) comes in
+    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_pixels=6)
     assert [src.image_id(i) for i in range(len(src))] == ["a", "b"]
     _check(src[1], "b", _box(0, 2, 0, 3), "folder_pairs")
 
 
 def test_folder_pairs_png_image_pixels_come_back_exactly(tmp_path):
     images, masks, _, png_pixels = _folder_pairs(tmp_path)
-    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_area=1)
+    src = FolderPairsSource(str(images), str(masks), mask_suffix="_mask", min_pixels=1)
     (b,) = [src[i] for i in range(len(src)) if src.image_id(i) == "b"]
     np.testing.assert_array_equal(b.load_image(), png_pixels)
 
@@ -95,15 +95,15 @@ def test_folder_pairs_instance_label_maps(tmp_path):
     _rgb(images / "p.jpg")
     inst = np.zeros((H, W), np.uint8)
     inst[1:5, 1:6] = 1  # 20 px
-    inst[8:9, 8:10] = 2  # 2 px: under min_area
+    inst[8:9, 8:10] = 2  # 2 px: under min_pixels
     inst[12:18, 20:25] = 3  # 30 px
     _palette(masks / "p.png", inst)
-    src = FolderPairsSource(str(images), str(masks), instances=True, min_area=10)
+    src = FolderPairsSource(str(images), str(masks), instances=True, min_pixels=10)
     assert len(src) == 2 and [src.image_id(i) for i in range(2)] == ["p", "p"]
     _check(src[0], "p", _box(1, 5, 1, 6), "folder_pairs")
     _check(src[1], "p", _box(12, 18, 20, 25), "folder_pairs")
     # the same file read as binary is one object: every nonzero pixel
-    (whole,) = [FolderPairsSource(str(images), str(masks), min_area=10)[0]]
+    (whole,) = [FolderPairsSource(str(images), str(masks), min_pixels=10)[0]]
     _check(whole, "p", inst > 0, "folder_pairs")
 
 
@@ -166,19 +166,19 @@ def _coco(tmp_path):
 
 def test_coco_json_polygon_rle_crowd_and_tiny(tmp_path):
     ann, images, rle_mask, crowd_mask = _coco(tmp_path)
-    src = CocoJsonSource(str(ann), str(images), min_area=20)
+    src = CocoJsonSource(str(ann), str(images), min_pixels=20)
     assert len(src) == 3  # polygon, RLE, the polygon without an area; crowd and tiny left out
     assert [src.image_id(i) for i in range(3)] == ["1", "7", "1"]
     _check(src[0], "1", _box(3, 8, 2, 12), "coco_json")
     _check(src[1], "7", rle_mask, "coco_json", h=16, w=24)
     _check(src[2], "1", _box(12, 18, 25, 29), "coco_json")
     # the area fallback decodes the mask: 24 px is under 25
-    assert len(CocoJsonSource(str(ann), str(images), min_area=25)) == 2
+    assert len(CocoJsonSource(str(ann), str(images), min_pixels=25)) == 2
 
 
 def test_coco_json_crowd_kept_on_request_with_uncompressed_rle(tmp_path):
     ann, images, _, crowd_mask = _coco(tmp_path)
-    src = CocoJsonSource(str(ann), str(images), min_area=20, skip_crowd=False)
+    src = CocoJsonSource(str(ann), str(images), min_pixels=20, skip_crowd=False)
     assert len(src) == 4 and src.image_id(2) == "1"
     _check(src[2], "1", crowd_mask, "coco_json")
 
@@ -215,13 +215,13 @@ def _sbd(tmp_path):
 
 def test_sbd_one_sample_per_instance_of_the_split(tmp_path):
     _sbd(tmp_path)
-    src = SbdSource(str(tmp_path), split="train", min_area=5)
+    src = SbdSource(str(tmp_path), split="train", min_pixels=5)
     assert [src.image_id(i) for i in range(len(src))] == ["2008_000002", "2008_000002", "2008_000003"]
     _check(src[0], "2008_000002", _box(1, 4, 1, 4), "sbd")
     _check(src[1], "2008_000002", _box(10, 12, 10, 15), "sbd")
     _check(src[2], "2008_000003", _box(5, 10, 5, 10), "sbd")
-    assert len(SbdSource(str(tmp_path), split="train", min_area=1)) == 4  # the 1-pixel instance
-    val = SbdSource(str(tmp_path), split="val", min_area=5)
+    assert len(SbdSource(str(tmp_path), split="train", min_pixels=1)) == 4  # the 1-pixel instance
+    val = SbdSource(str(tmp_path), split="val", min_pixels=5)
     assert len(val) == 1
     _check(val[0], "2008_000009", _box(0, 20, 0, 2), "sbd")
     with pytest.raises(ValueError):
@@ -230,7 +230,7 @@ def test_sbd_one_sample_per_instance_of_the_split(tmp_path):
 
 def test_sbd_holdout_split_keeps_images_whole(tmp_path):
     _sbd(tmp_path)
-    train, held = split_holdout(SbdSource(str(tmp_path), min_area=5), fraction=0.5, seed=0)
+    train, held = split_holdout(SbdSource(str(tmp_path), min_pixels=5), fraction=0.5, seed=0)
     train_ids = {train.image_id(i) for i in range(len(train))}
     held_ids = {held.image_id(i) for i in range(len(held))}
     assert len(train) + len(held) == 3 and len(held_ids) == 1 and not train_ids & held_ids
@@ -261,12 +261,12 @@ def _voc(tmp_path):
 
 def test_pascal_voc_one_sample_per_instance_void_is_not_object(tmp_path):
     _voc(tmp_path)
-    src = PascalVocSource(str(tmp_path), min_area=10)
+    src = PascalVocSource(str(tmp_path), min_pixels=10)
     assert len(src) == 2 and [src.image_id(i) for i in range(2)] == ["2007_000032"] * 2
     _check(src[0], "2007_000032", _box(2, 6, 2, 6), "pascal_voc")
     _check(src[1], "2007_000032", _box(10, 14, 10, 20), "pascal_voc")
-    assert len(PascalVocSource(str(tmp_path), min_area=4)) == 3
-    val = PascalVocSource(str(tmp_path), split="val", min_area=10)
+    assert len(PascalVocSource(str(tmp_path), min_pixels=4)) == 3
+    val = PascalVocSource(str(tmp_path), split="val", min_pixels=10)
     assert len(val) == 1
     _check(val[0], "2007_000033", _box(0, 10, 0, 10), "pascal_voc")
 
@@ -283,11 +283,11 @@ def test_build_source_for_each_type(tmp_path):
     _voc(tmp_path / "voc")
     specs = {
         "folder_pairs": ({"images_dir": str(fp_images), "masks_dir": str(fp_masks), "mask_suffix": "_mask",
-                          "min_area": 8}, FolderPairsSource, 1),
-        "coco_json": ({"annotation_file": str(ann), "images_dir": str(coco_images), "min_area": 20},
+                          "min_pixels": 8}, FolderPairsSource, 1),
+        "coco_json": ({"annotation_file": str(ann), "images_dir": str(coco_images), "min_pixels": 20},
                       CocoJsonSource, 3),
-        "sbd": ({"root": str(tmp_path / "sbd"), "split": "train", "min_area": 5}, SbdSource, 3),
-        "pascal_voc": ({"root": str(tmp_path / "voc"), "split": "train", "min_area": 10}, PascalVocSource, 2),
+        "sbd": ({"root": str(tmp_path / "sbd"), "split": "train", "min_pixels": 5}, SbdSource, 3),
+        "pascal_voc": ({"root": str(tmp_path / "voc"), "split": "train", "min_pixels": 10}, PascalVocSource, 2),
     }
     for kind, (keys, cls, count) in specs.items():
         assert kind in SOURCES
@@ -315,7 +315,7 @@ class _Recording:
 def test_a_new_source_mixes_with_others_in_the_dataset(tmp_path):
     _voc(tmp_path)
     seen = []
-    voc = _Recording(PascalVocSource(str(tmp_path), min_area=10), seen)
+    voc = _Recording(PascalVocSource(str(tmp_path), min_pixels=10), seen)
     ellipses = _Recording(EllipseSource(), seen)
     ds = MixedObjectDataset([ellipses, voc], [1.0, 1.0], length=12, seed=3, augment_cfg=AugmentConfig(crop_size=32, short_side=64))
     for g in range(len(ds)):

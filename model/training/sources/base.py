@@ -8,8 +8,8 @@ from typing import Callable
 import numpy as np
 
 #: Objects with fewer pixels than this (at the file's resolution) are skipped by the sources
-#: that take `min_area` in pixels (folder_pairs, coco_json, sbd, pascal_voc).
-DEFAULT_MIN_AREA = 100
+#: that take `min_pixels` in pixels (folder_pairs, coco_json, sbd, pascal_voc).
+DEFAULT_MIN_PIXELS = 100
 
 
 @dataclass(frozen=True)

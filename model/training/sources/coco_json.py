@@ -5,7 +5,7 @@ annotation_file: {"images": [{"id", "file_name", "height", "width"}, ...],
 pycocotools; `segmentation` may be polygons, compressed RLE or uncompressed RLE (annToMask
 decodes all three). Images are images_dir/<file_name> (an absolute file_name is used as is,
 as in `fcanet corrections export`). Left out: crowd annotations (`skip_crowd`), annotations
-without a segmentation, and objects under `min_area` pixels (the `area` field, or the
+without a segmentation, and objects under `min_pixels` pixels (the `area` field, or the
 decoded mask's pixel count where that field is missing or 0).
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DEFAULT_MIN_AREA, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ObjectSample
 from .readers import image_loader
 
 
@@ -29,7 +29,7 @@ def _annotation_mask(coco, ann_id: int) -> np.ndarray:
 class CocoJsonSource:
     name = "coco_json"
 
-    def __init__(self, annotation_file: str, images_dir: str, min_area: int = DEFAULT_MIN_AREA,
+    def __init__(self, annotation_file: str, images_dir: str, min_pixels: int = DEFAULT_MIN_PIXELS,
                  skip_crowd: bool = True):
         from pycocotools import mask as mask_utils
         from pycocotools.coco import COCO
@@ -43,7 +43,7 @@ class CocoJsonSource:
             if image is None or not ann.get("segmentation") or (skip_crowd and ann.get("iscrowd", 0)):
                 continue
             area = ann.get("area") or int(mask_utils.area(self.coco.annToRLE(ann)))
-            if area < min_area:
+            if area < min_pixels:
                 continue
             self.items.append((str(image["id"]), images_dir / image["file_name"], ann["id"]))
         if not self.items:

@@ -4,7 +4,7 @@ images_dir/<stem>.<jpg|png|...> + masks_dir/<stem><mask_suffix>.<png|bmp|tif|...
 extensions need not agree). A mask is binary (any nonzero value is the object) or, with
 `instances: true`, an instance label map (each nonzero value one object, 0 background);
 palette PNGs are read by index. Images without a mask are left out, as are objects under
-`min_area` pixels. Every mask is read once at construction to index its objects.
+`min_pixels` pixels. Every mask is read once at construction to index its objects.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...annotation_files import files_by_stem, instance_areas, read_label_map
-from .base import DEFAULT_MIN_AREA, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ObjectSample
 from .readers import image_loader, mask_loader_equal, mask_loader_nonzero
 
 
@@ -22,7 +22,7 @@ class FolderPairsSource:
     name = "folder_pairs"
 
     def __init__(self, images_dir: str, masks_dir: str, mask_suffix: str = "",
-                 min_area: int = DEFAULT_MIN_AREA, instances: bool = False):
+                 min_pixels: int = DEFAULT_MIN_PIXELS, instances: bool = False):
         images = files_by_stem(images_dir)
         # (image id, image path, mask path, instance value or None for "any nonzero")
         self.items: list[tuple[str, Path, Path, int | None]] = []
@@ -35,9 +35,9 @@ class FolderPairsSource:
             labels = read_label_map(mask)
             if instances:
                 for value, area in instance_areas(labels):
-                    if area >= min_area:
+                    if area >= min_pixels:
                         self.items.append((stem, images[stem], mask, value))
-            elif np.count_nonzero(labels) >= min_area:
+            elif np.count_nonzero(labels) >= min_pixels:
                 self.items.append((stem, images[stem], mask, None))
         if not self.items:
             raise ValueError(f"no objects found in {masks_dir} matching images in {images_dir}")

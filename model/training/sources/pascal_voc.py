@@ -3,7 +3,7 @@
 root/JPEGImages/<id>.jpg + root/SegmentationObject/<id>.png, a palette PNG whose index is
 the instance id (0 background, 255 void: the boundary band and unlabelled objects, never part
 of an object); the ids are those listed in root/ImageSets/Segmentation/<split>.txt
-(train: 1464 images, val: 1449). Instances under `min_area` pixels are left out. Every listed
+(train: 1464 images, val: 1449). Instances under `min_pixels` pixels are left out. Every listed
 PNG is read once at construction to index its instances.
 """
 
@@ -12,14 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...annotation_files import VOC_VOID, instance_areas, read_id_list, read_voc_instances
-from .base import DEFAULT_MIN_AREA, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ObjectSample
 from .readers import image_loader, mask_loader_equal
 
 
 class PascalVocSource:
     name = "pascal_voc"
 
-    def __init__(self, root: str, split: str = "train", min_area: int = DEFAULT_MIN_AREA):
+    def __init__(self, root: str, split: str = "train", min_pixels: int = DEFAULT_MIN_PIXELS):
         root = Path(root)
         list_file = root / "ImageSets" / "Segmentation" / f"{split}.txt"
         if not list_file.is_file():
@@ -28,7 +28,7 @@ class PascalVocSource:
         for image_id in read_id_list(list_file):
             png = root / "SegmentationObject" / f"{image_id}.png"
             for value, area in instance_areas(read_voc_instances(png), void=VOC_VOID):
-                if area >= min_area:
+                if area >= min_pixels:
                     self.items.append((image_id, root / "JPEGImages" / f"{image_id}.jpg", png, value))
         if not self.items:
             raise ValueError(f"no PASCAL VOC instances found under {root} for split {split!r}")

@@ -2,7 +2,7 @@
 
 root/img/<id>.jpg + root/inst/<id>.mat, where GTinst.Segmentation is an instance label map
 (0 background, 1..N the instances); the ids are those listed in root/<split>.txt
-(train.txt: 8498 images, val.txt: 2857). Instances under `min_area` pixels are left out.
+(train.txt: 8498 images, val.txt: 2857). Instances under `min_pixels` pixels are left out.
 Every listed .mat is read once at construction to index its instances.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...annotation_files import instance_areas, read_id_list, read_sbd_instances
-from .base import DEFAULT_MIN_AREA, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ObjectSample
 from .readers import image_loader
 
 
@@ -25,7 +25,7 @@ def _instance(mat_path: str, value: int) -> np.ndarray:
 class SbdSource:
     name = "sbd"
 
-    def __init__(self, root: str, split: str = "train", min_area: int = DEFAULT_MIN_AREA):
+    def __init__(self, root: str, split: str = "train", min_pixels: int = DEFAULT_MIN_PIXELS):
         root = Path(root)
         list_file = root / f"{split}.txt"
         if not list_file.is_file():
@@ -34,7 +34,7 @@ class SbdSource:
         for image_id in read_id_list(list_file):
             mat = root / "inst" / f"{image_id}.mat"
             for value, area in instance_areas(read_sbd_instances(mat)):
-                if area >= min_area:
+                if area >= min_pixels:
                     self.items.append((image_id, root / "img" / f"{image_id}.jpg", str(mat), value))
         if not self.items:
             raise ValueError(f"no SBD instances found under {root} for split {split!r}")
