@@ -43,3 +43,19 @@ class IndexView:
 
     def image_id(self, i: int) -> str:
         return self.source.image_id(self.indices[i])
+
+
+class ItemListSource:
+    """A source indexed by `self.items`, a list of tuples whose first field is the image id.
+
+    Subclasses fill `items` in their constructor and build an ObjectSample in `__getitem__`.
+    """
+
+    name = "source"
+    items: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def image_id(self, i: int) -> str:
+        return self.items[i][0]

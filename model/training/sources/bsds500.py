@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from .base import ObjectSample
+from .base import ItemListSource, ObjectSample
 from .readers import image_loader
 
 
@@ -29,7 +29,7 @@ def _segment(mat_path: str, annotator: int, label: int) -> np.ndarray:
     return _label_maps(mat_path)[annotator] == label
 
 
-class Bsds500Source:
+class Bsds500Source(ItemListSource):
     name = "bsds500"
 
     def __init__(self, root: str, splits=("train", "val", "test"), min_area: float = 0.01,
@@ -56,12 +56,6 @@ class Bsds500Source:
                 _label_maps.cache_clear()
         if not self.items:
             raise ValueError(f"no BSDS500 segments found under {root}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, image, mat, k, label = self.items[i]

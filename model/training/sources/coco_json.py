@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import DEFAULT_MIN_PIXELS, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ItemListSource, ObjectSample
 from .readers import image_loader
 
 
@@ -26,7 +26,7 @@ def _annotation_mask(coco, ann_id: int) -> np.ndarray:
     return coco.annToMask(coco.anns[ann_id]).astype(bool)
 
 
-class CocoJsonSource:
+class CocoJsonSource(ItemListSource):
     name = "coco_json"
 
     def __init__(self, annotation_file: str, images_dir: str, min_pixels: int = DEFAULT_MIN_PIXELS,
@@ -48,12 +48,6 @@ class CocoJsonSource:
             self.items.append((str(image["id"]), images_dir / image["file_name"], ann["id"]))
         if not self.items:
             raise ValueError(f"no annotations kept from {annotation_file}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, image, ann_id = self.items[i]

@@ -6,13 +6,13 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .base import ObjectSample
+from .base import ItemListSource, ObjectSample
 from .readers import image_loader, mask_loader_binary
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-class CocoMvalSource:
+class CocoMvalSource(ItemListSource):
     name = "coco_mval"
 
     def __init__(self, root: str):
@@ -30,12 +30,6 @@ class CocoMvalSource:
                     self.items.append((mask.stem, images[mask.stem], mask))
         if not self.items:
             raise ValueError(f"no COCO_MVal objects found under {root}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, img, mask = self.items[i]

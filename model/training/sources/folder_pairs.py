@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from ...annotation_files import files_by_stem, instance_areas, read_label_map
-from .base import DEFAULT_MIN_PIXELS, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ItemListSource, ObjectSample
 from .readers import image_loader, mask_loader_equal, mask_loader_nonzero
 
 
-class FolderPairsSource:
+class FolderPairsSource(ItemListSource):
     name = "folder_pairs"
 
     def __init__(self, images_dir: str, masks_dir: str, mask_suffix: str = "",
@@ -41,12 +41,6 @@ class FolderPairsSource:
                 self.items.append((stem, images[stem], mask, None))
         if not self.items:
             raise ValueError(f"no objects found in {masks_dir} matching images in {images_dir}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, image, mask, value = self.items[i]

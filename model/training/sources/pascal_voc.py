@@ -12,11 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...annotation_files import VOC_VOID, instance_areas, read_id_list, read_voc_instances
-from .base import DEFAULT_MIN_PIXELS, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ItemListSource, ObjectSample
 from .readers import image_loader, mask_loader_equal
 
 
-class PascalVocSource:
+class PascalVocSource(ItemListSource):
     name = "pascal_voc"
 
     def __init__(self, root: str, split: str = "train", min_pixels: int = DEFAULT_MIN_PIXELS):
@@ -32,12 +32,6 @@ class PascalVocSource:
                     self.items.append((image_id, root / "JPEGImages" / f"{image_id}.jpg", png, value))
         if not self.items:
             raise ValueError(f"no PASCAL VOC instances found under {root} for split {split!r}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, image, png, value = self.items[i]

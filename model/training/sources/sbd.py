@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...annotation_files import instance_areas, read_id_list, read_sbd_instances
-from .base import DEFAULT_MIN_PIXELS, ObjectSample
+from .base import DEFAULT_MIN_PIXELS, ItemListSource, ObjectSample
 from .readers import image_loader
 
 
@@ -22,7 +22,7 @@ def _instance(mat_path: str, value: int) -> np.ndarray:
     return read_sbd_instances(mat_path) == value
 
 
-class SbdSource:
+class SbdSource(ItemListSource):
     name = "sbd"
 
     def __init__(self, root: str, split: str = "train", min_pixels: int = DEFAULT_MIN_PIXELS):
@@ -38,12 +38,6 @@ class SbdSource:
                     self.items.append((image_id, root / "img" / f"{image_id}.jpg", str(mat), value))
         if not self.items:
             raise ValueError(f"no SBD instances found under {root} for split {split!r}")
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def image_id(self, i: int) -> str:
-        return self.items[i][0]
 
     def __getitem__(self, i: int) -> ObjectSample:
         image_id, image, mat, value = self.items[i]
