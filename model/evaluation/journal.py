@@ -27,6 +27,10 @@ def file_digest(path: str | None) -> str | None:
     return h.hexdigest()[:16]
 
 
+def _row(name: str, ious: list[float], noc: dict[str, int], calls: int, seconds: float) -> str:
+    return json.dumps({"name": name, "ious": ious, "noc": noc, "calls": calls, "seconds": seconds})
+
+
 class EvaluationJournal:
     """done: {sample name: (ious, noc, calls, seconds)} from earlier runs of the same evaluation."""
 
@@ -49,8 +53,7 @@ class EvaluationJournal:
             # Rewrite it whole, so that a line cut short is not glued to the next record.
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text("\n".join([json.dumps({"run": identity})] + [
-                json.dumps({"name": k, "ious": v[0], "noc": v[1], "calls": v[2], "seconds": v[3]})
-                for k, v in self.done.items()]) + "\n", encoding="utf-8")
+                _row(k, *v) for k, v in self.done.items()]) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,6 +61,6 @@ class EvaluationJournal:
 
     def record(self, name: str, ious: list[float], noc: dict[str, int], calls: int, seconds: float) -> None:
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"name": name, "ious": ious, "noc": noc, "calls": calls, "seconds": seconds}) + "\n")
+            fh.write(_row(name, ious, noc, calls, seconds) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
