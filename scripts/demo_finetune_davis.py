@@ -20,7 +20,6 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 
 
 def robot_clicks(predictor, image, gt, max_clicks: int):
