@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 
-
 def robot_clicks(predictor, image, gt, max_clicks: int):
     """The robot user's ordered clicks until IoU 0.9 (or max_clicks): what a labeler would submit."""
     from model.robot_user import first_click, iou, next_click
@@ -85,7 +84,9 @@ def main() -> int:
         store.add(source="gradio", image=image, mask=s.gt, project="davis-demo", annotation_id=None,
                   clicks=robot_clicks(predictor, image, s.gt, args.annotator_clicks), author="robot")
     grabcut = load_dataset("grabcut", args.grabcut)[: args.grabcut_limit]
-    report = {"base": base, "davis_frames": [block[0].name, block[-1].name], "corrections": len(corrections),
+    from model.checkpoint import read_metadata
+
+    report = {"base": base, "base_version": read_metadata(base).version, "davis_frames": [block[0].name, block[-1].name], "corrections": len(corrections),
               "score_frames": len(held), "steps": args.steps}
     report["davis_before"] = score(base, held, args.max_clicks, "DAVIS score set, before")
     report["grabcut_before"] = score(base, grabcut, args.max_clicks, "GrabCut, before")

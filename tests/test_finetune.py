@@ -7,7 +7,7 @@ from model import Click
 from model.checkpoint import CheckpointMetadata, save_checkpoint
 from model.config import preset
 from model.corrections import open_store
-from model.finetune.data import build_finetune_dataset, letterbox
+from model.finetune.data import build_finetune_dataset, crop_around_anchor
 from model.finetune.job import FinetuneConfig, run_finetune, split_records
 from model.finetune.launcher import FinetuneLauncher
 from model.network.fcanet import FCANet
@@ -36,14 +36,31 @@ def tiny_checkpoint(tmp_path):
     return str(path)
 
 
-def test_letterbox_moves_clicks_with_the_image():
-    img = np.zeros((20, 40, 3), np.uint8)
-    mask = np.zeros((20, 40), bool)
-    mask[5, 30] = True
-    out_img, out_mask, (c,) = letterbox(img, mask, [Click(30, 5)], 80)
-    assert out_img.shape == (80, 80, 3)
-    r, col = np.argwhere(out_mask)[0]
-    assert abs(c.x - col) <= 1 and abs(c.y - r) <= 1
+def test_crop_around_anchor_keeps_the_inference_scale_and_the_first_click():
+    img = np.zeros((200, 400, 3), np.uint8)
+    mask = np.zeros((200, 400), bool)
+    mask[100:110, 300:310] = True
+    clicks = [Click(304, 104), Click(10, 10, False), Click(390, 190, False)]
+    for seed in range(20):
+        out_img, out_mask, out_clicks = crop_around_anchor(img, mask, clicks, short_side=100, size=64,
+                                                           rng=np.random.default_rng(seed))
+        assert out_img.shape == (64, 64, 3) and out_mask.shape == (64, 64)
+        # Short side 200 -> 100 halves the object: 10x10 -> 5x5, whole inside the window.
+        assert out_mask.sum() == 25
+        first = out_clicks[0]
+        assert first.positive and out_mask[int(first.y), int(first.x)]
+        # A 64-px window cannot hold both the anchor (x=152) and the click at x=5 in working pixels.
+        assert all(0 <= c.x <= 63 and 0 <= c.y <= 63 for c in out_clicks)
+        assert not any(c.x < 0 for c in out_clicks) and len(out_clicks) <= 2
+
+
+def test_crop_around_anchor_pads_small_images():
+    img = np.full((30, 30, 3), 255, np.uint8)
+    mask = np.ones((30, 30), bool)
+    out_img, out_mask, out_clicks = crop_around_anchor(img, mask, [Click(15, 15), Click(0, 0, False)], short_side=30,
+                                                       size=48, rng=np.random.default_rng(0))
+    assert out_mask.sum() == 900 and len(out_clicks) == 2
+    assert (out_img[~out_mask] == 0).all()
 
 
 def test_split_is_by_image(store_with_corrections):
@@ -55,9 +72,11 @@ def test_split_is_by_image(store_with_corrections):
 
 def test_dataset_uses_real_clicks(store_with_corrections):
     store, _ = store_with_corrections
-    ds = build_finetune_dataset(store, store.list(), crop_size=48, seed=0, real_share=1.0, simulated_share=0.0)
+    # Short side 72 -> 48 gives 48x64 frames: a 64-px window holds every click.
+    ds = build_finetune_dataset(store, store.list(), crop_size=64, seed=0, real_share=1.0, simulated_share=0.0,
+                                short_side=48, scale_range=(1.0, 1.0))
     item = ds[0]
-    assert item["image"].shape == (3, 48, 48) and int(item["num_clicks"]) == 2
+    assert item["image"].shape == (3, 64, 64) and int(item["num_clicks"]) == 2
     assert item["clicks"][1, 2] == 0  # the recorded negative click kept its sign
 
 

@@ -133,3 +133,20 @@ def test_moving_average_is_checkpointed_and_resumed(tmp_path):
     resumed.fit(max_steps=2, progress=False)
     for k, v in avg.items():
         assert torch.allclose(v.float(), resumed.ema.network.state_dict()[k].float(), atol=1e-5), k
+
+
+def _batchnorm_stats(network):
+    return {name: b.clone() for name, b in network.named_buffers() if "running_" in name}
+
+
+def test_freeze_batchnorm_keeps_running_statistics_while_weights_train(tmp_path):
+    frozen = Trainer(_cfg(tmp_path / "frozen", freeze_batchnorm=True), _dataset())
+    stats = _batchnorm_stats(frozen.network)
+    weights = {k: v.clone() for k, v in frozen.network.named_parameters()}
+    frozen.fit(max_steps=2, progress=False)
+    assert stats and all(torch.equal(v, _batchnorm_stats(frozen.network)[k]) for k, v in stats.items())
+    assert any(not torch.equal(v, dict(frozen.network.named_parameters())[k]) for k, v in weights.items())
+
+    free = Trainer(_cfg(tmp_path / "free"), _dataset())
+    free.fit(max_steps=2, progress=False)
+    assert any(not torch.equal(v, _batchnorm_stats(free.network)[k]) for k, v in stats.items())

@@ -18,6 +18,9 @@ def register(sub) -> None:
     p.add_argument("--original-share", type=float, default=0.3)
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--project", help="only this project's corrections")
+    p.add_argument("--train-batchnorm", action="store_true",
+                   help="update BatchNorm statistics on the fine-tuning batches (default: keep the base model's)")
+    p.add_argument("--ema-decay", type=float, default=0.0, help="moving average of the weights (0: off)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_finetune_cmd)
 
@@ -45,7 +48,8 @@ def run_finetune_cmd(args) -> int:
                          steps=args.steps, out_dir=args.out_dir, batch_size=args.batch_size,
                          crop_size=args.crop_size, lr=args.lr, holdout_fraction=args.holdout,
                          original_config=args.original_config, original_share=args.original_share,
-                         eval_max_clicks=args.max_clicks, project=args.project)
+                         eval_max_clicks=args.max_clicks, project=args.project,
+                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay)
     result = run_finetune(cfg, progress=not args.no_progress)
     print(json.dumps(asdict(result), indent=2))
     return 0

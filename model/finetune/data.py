@@ -1,9 +1,10 @@
 """Corrections as training samples.
 
 Each correction is used two ways: with its real click sequence (its real first click
-included), and as an object for the usual click simulation. Real clicks are in original
-pixels; the sample is letterboxed into the crop (scaled to fit, centred, zero padding) so
-the same transform maps the clicks.
+included), and as an object for the usual click simulation. Both see the object at the scale
+the network sees at inference (the base model's short side, with the training scale jitter):
+a first version letterboxed whole frames into the crop, which showed DAVIS objects at a third
+of their served size, and fine-tuning on that made the model worse on the same videos.
 """
 
 from __future__ import annotations
@@ -16,25 +17,46 @@ import numpy as np
 import torch
 
 from ..clicks import Click
+from ..preprocess import WorkingFrame
 from ..training.dataset import MAX_CLICKS, MixedObjectDataset
 from ..training.sources.base import ObjectSample
 
 
-def letterbox(image: np.ndarray, mask: np.ndarray, clicks: Sequence[Click], size: int):
-    """Fit (H, W) into (size, size) keeping the aspect ratio; clicks follow the same map."""
+def crop_around_anchor(image: np.ndarray, mask: np.ndarray, clicks: Sequence[Click], short_side: int,
+                       size: int, rng: np.random.Generator, scale_range: tuple[float, float] = (1.0, 1.0)):
+    """Resize so the short side is short_side * scale (the predictor's working scale, jittered),
+    then cut a (size, size) window that contains the first click at a random place in it.
+
+    Clicks keep their order; those that fall outside the window are dropped (the first never
+    is). Windows that run past the image are zero padded. Returns (image, mask, clicks) with
+    clicks in window pixels.
+    """
     h, w = mask.shape
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    top, left = (size - nh) // 2, (size - nw) // 2
+    scale = float(rng.uniform(*scale_range))
+    frame = WorkingFrame.for_short_side(h, w, max(1, round(short_side * scale)))
+    img = frame.resize_image(image)
+    msk = cv2.resize(mask.astype(np.uint8), (frame.work_width, frame.work_height),
+                     interpolation=cv2.INTER_NEAREST).astype(bool)
+    moved = [frame.to_work(c) for c in clicks]
+    hh, ww = msk.shape
+    anchor = moved[0]
+
+    def origin(coord: float, extent: int) -> int:
+        lo = max(min(0, extent - size), int(np.floor(coord)) - size + 1)
+        hi = min(max(0, extent - size), int(np.floor(coord)))
+        return int(rng.integers(lo, hi + 1)) if hi >= lo else lo
+
+    top, left = origin(anchor.y, hh), origin(anchor.x, ww)
     out_img = np.zeros((size, size, 3), np.uint8)
     out_mask = np.zeros((size, size), bool)
-    out_img[top:top + nh, left:left + nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-    out_mask[top:top + nh, left:left + nw] = cv2.resize(mask.astype(np.uint8), (nw, nh),
-                                                        interpolation=cv2.INTER_NEAREST).astype(bool)
-    sx, sy = nw / w, nh / h
-    moved = [Click(min(size - 1, max(0, (c.x + 0.5) * sx - 0.5 + left)),
-                   min(size - 1, max(0, (c.y + 0.5) * sy - 0.5 + top)), c.positive) for c in clicks]
-    return out_img, out_mask, moved
+    y0, x0, y1, x1 = max(0, top), max(0, left), min(hh, top + size), min(ww, left + size)
+    out_img[y0 - top:y1 - top, x0 - left:x1 - left] = img[y0:y1, x0:x1]
+    out_mask[y0 - top:y1 - top, x0 - left:x1 - left] = msk[y0:y1, x0:x1]
+    inside = [Click(c.x - left, c.y - top, c.positive) for c in moved]
+    inside = [c for i, c in enumerate(inside) if i == 0 or (0 <= c.x <= size - 1 and 0 <= c.y <= size - 1)]
+    first = inside[0]
+    inside[0] = Click(min(size - 1.0, max(0.0, first.x)), min(size - 1.0, max(0.0, first.y)), first.positive)
+    return out_img, out_mask, inside
 
 
 class CorrectionsSource:
@@ -60,18 +82,27 @@ class CorrectionsSource:
 
 
 class RealClickDataset(torch.utils.data.Dataset):
-    """Corrections with their own recorded click sequences, letterboxed to crop_size."""
+    """Corrections with their own recorded click sequences, at the inference scale, cropped
+    to crop_size around the first click (`crop_around_anchor`); item g is a pure function of
+    (seed, g)."""
 
-    def __init__(self, source: CorrectionsSource, crop_size: int):
-        self.source, self.crop_size = source, crop_size
+    def __init__(self, source: CorrectionsSource, crop_size: int, short_side: int, seed: int = 0,
+                 scale_range: tuple[float, float] = (1.0, 1.0)):
+        self.source, self.crop_size, self.short_side = source, crop_size, short_side
+        self.seed, self.scale_range = seed, tuple(scale_range)
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, g: int) -> dict:
         r = self.source.records[int(g) % len(self.source)]
-        img, mask, clicks = letterbox(self.source.store.load_image(r), self.source.store.load_mask(r),
-                                      list(r.clicks), self.crop_size)
+        rng = np.random.default_rng([self.seed, 11, int(g)])
+        img, mask, clicks = crop_around_anchor(self.source.store.load_image(r), self.source.store.load_mask(r),
+                                               list(r.clicks), self.short_side, self.crop_size, rng,
+                                               self.scale_range)
+        if rng.random() < 0.5:  # the same flip the simulated samples get
+            img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
+            clicks = [Click(self.crop_size - 1 - c.x, c.y, c.positive) for c in clicks]
         rows = np.full((MAX_CLICKS, 3), -1.0, dtype=np.float32)
         clicks = clicks[:MAX_CLICKS]
         for i, c in enumerate(clicks):
@@ -97,13 +128,19 @@ class ShareDataset(torch.utils.data.Dataset):
 
 
 def build_finetune_dataset(store, records, crop_size: int, seed: int, original=None,
-                           real_share: float = 0.4, simulated_share: float = 0.3, original_share: float = 0.3):
-    """Real-click corrections + simulated clicks on corrections + a share of the original data."""
+                           real_share: float = 0.4, simulated_share: float = 0.3, original_share: float = 0.3,
+                           short_side: int | None = None, scale_range: tuple[float, float] = (0.75, 1.25)):
+    """Real-click corrections + simulated clicks on corrections + a share of the original data.
+
+    short_side: the base model's working short side (default: crop_size); both correction
+    parts are resized to it, jittered by scale_range, as the original training data was."""
     from ..training.augment import AugmentConfig
 
+    short_side = short_side or crop_size
     source = CorrectionsSource(store, records)
-    parts = [RealClickDataset(source, crop_size),
-             MixedObjectDataset([source], [1.0], len(source), seed, AugmentConfig(crop_size=crop_size))]
+    parts = [RealClickDataset(source, crop_size, short_side, seed, scale_range),
+             MixedObjectDataset([source], [1.0], len(source), seed,
+                                AugmentConfig(crop_size=crop_size, short_side=short_side, scale_range=scale_range))]
     shares = [real_share, simulated_share]
     if original is not None and original_share > 0:
         parts.append(original)

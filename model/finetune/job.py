@@ -35,6 +35,11 @@ class FinetuneConfig:
     eval_max_clicks: int = 20
     seed: int = 0
     project: str | None = None
+    #: BatchNorm on the base model's running statistics: batches of 4 crops from a few dozen
+    #: corrections would otherwise replace statistics learned on the whole training set.
+    freeze_batchnorm: bool = True
+    #: Moving average of the weights for the new version (0: the last raw weights).
+    ema_decay: float = 0.0
 
 
 @dataclass
@@ -107,16 +112,18 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         from ..training.run import build_datasets
 
         original, _ = build_datasets(TrainConfig.from_yaml(cfg.original_config, crop_size=cfg.crop_size))
-    dataset = build_finetune_dataset(store, train, cfg.crop_size, cfg.seed, original=original,
-                                     original_share=cfg.original_share)
     from ..checkpoint import read_metadata
 
     base_meta = read_metadata(base) if base.endswith(".safetensors") else None
+    short_side = base_meta.short_side if base_meta else 512
+    dataset = build_finetune_dataset(store, train, cfg.crop_size, cfg.seed, original=original,
+                                     original_share=cfg.original_share, short_side=short_side)
     train_cfg = TrainConfig(
         out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=cfg.crop_size,
         batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, constant_tail_fraction=0.0, val_every=0,
         checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
-        version_prefix=f"ft-{stamp}", short_side=base_meta.short_side if base_meta else 512,
+        version_prefix=f"ft-{stamp}", short_side=short_side,
+        freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay,
         trained_on=sorted(set((base_meta.provenance.get("trained_on", []) if base_meta else []) + ["corrections"])),
     )
     trainer = Trainer(train_cfg, dataset)

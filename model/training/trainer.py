@@ -90,6 +90,8 @@ class Trainer:
             self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)  # the head's initialisation is part of a repeatable run
         self.network = build_network(cfg).to(self.ctx.device)
+        if cfg.channels_last:
+            self.network = self.network.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
             parameter_groups(self.network, cfg.lr, cfg.backbone_lr_ratio),
             lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
@@ -103,6 +105,14 @@ class Trainer:
         self.loss_fn = ClickLoss(mode=cfg.loss)
         self.step = 0
         self.best_noc = math.inf
+
+    def set_train_mode(self) -> None:
+        """Training mode, except BatchNorm layers when cfg.freeze_batchnorm keeps their statistics."""
+        self.model.train()
+        if self.cfg.freeze_batchnorm:
+            for module in self.network.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
 
     @property
     def deployable(self) -> torch.nn.Module:
@@ -177,7 +187,10 @@ class Trainer:
     def forward_inputs(self, images: torch.Tensor, click_lists) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = images.shape[2:]
         maps = maps_for(click_lists, h, w).to(self.ctx.device)
-        return normalise(images.to(self.ctx.device), self.network.config.normalisation), maps
+        x = normalise(images.to(self.ctx.device), self.network.config.normalisation)
+        if self.cfg.channels_last:
+            x, maps = x.contiguous(memory_format=torch.channels_last), maps.contiguous(memory_format=torch.channels_last)
+        return x, maps
 
     def add_iterative_clicks(self, image: torch.Tensor, gts: np.ndarray, click_lists, rng: np.random.Generator):
         """For part of the batch, let the robot user click on the model's own errors."""
@@ -201,7 +214,7 @@ class Trainer:
                     click = next_click(pred[j], gts[i])
                     if click is not None and len(click_lists[i]) < 24:
                         click_lists[i].append(click)
-        self.network.train()
+        self.set_train_mode()
         return click_lists
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
@@ -218,7 +231,7 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * poly_lr_factor(
                 self.step, self.cfg.steps, self.cfg.poly_power, self.cfg.constant_tail_fraction)
-        self.model.train()
+        self.set_train_mode()
         out = self.model(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3], with_aux=True)
         losses = self.loss_fn(out.logits, out.first_logits, gt, dists[:, 0:1], dists[:, 1:2], dists[:, 2:3])
         self.optimizer.zero_grad(set_to_none=True)
@@ -244,7 +257,7 @@ class Trainer:
         try:
             result = self.validate(model, self.metadata())
         finally:
-            self.network.train()
+            self.set_train_mode()
         noc = result.get("noc90", math.inf)
         if noc <= self.best_noc:
             self.best_noc = noc
