@@ -21,20 +21,11 @@ import time
 from pathlib import Path
 
 
-def robot_clicks(predictor, image, gt, max_clicks: int):
+def robot_clicks(predictor, sample, max_clicks: int):
     """The robot user's ordered clicks until IoU 0.9 (or max_clicks): what a labeler would submit."""
-    from model.robot_user import first_click, iou, next_click
+    from model.evaluation.loop import evaluate_sample
 
-    clicks = [first_click(gt)]
-    while len(clicks) < max_clicks:
-        mask = predictor.predict(image, clicks).mask
-        if iou(mask, gt) >= 0.9:
-            break
-        nxt = next_click(mask, gt, clicked=clicks)
-        if nxt is None:
-            break
-        clicks.append(nxt)
-    return clicks
+    return evaluate_sample(predictor, sample, max_clicks, sis=True, early_stop=True)[0].clicks
 
 
 def score(checkpoint: str, samples, max_clicks: int, desc: str) -> dict:
@@ -82,7 +73,7 @@ def main() -> int:
     for s in corrections:
         image = s.load_image()
         store.add(source="gradio", image=image, mask=s.gt, project="davis-demo", annotation_id=None,
-                  clicks=robot_clicks(predictor, image, s.gt, args.annotator_clicks), author="robot")
+                  clicks=robot_clicks(predictor, s, args.annotator_clicks), author="robot")
     grabcut = load_dataset("grabcut", args.grabcut)[: args.grabcut_limit]
     from model.checkpoint import read_metadata
 

@@ -44,10 +44,18 @@ def test_oracle_scores_one_click_everywhere():
 
 
 def test_empty_predictor_scores_max_clicks():
-    r = evaluate_samples(Empty(), _samples(), max_clicks=7, progress=False)
+    samples = _samples()
+    samples_gt = samples[0].gt
+    r = evaluate_samples(Empty(), samples, max_clicks=7, progress=False)
     assert r.noc == {"85": 7.0, "90": 7.0} and r.over_max["90"] == 3
     assert len(r.miou_per_click) == 7 and max(r.miou_per_click) == 0.0
     assert r.seconds_per_click >= 0
+    # The robot's clicks are kept in order: the first positive and central, the rest on errors
+    # (an empty mask leaves only missed object pixels to click).
+    clicks = r.samples[0].clicks
+    assert len(clicks) == 7 and clicks[0].positive and all(c.positive for c in clicks)
+    assert len({(c.x, c.y) for c in clicks}) == 7
+    assert all(samples_gt[int(c.y), int(c.x)] for c in clicks)
 
 
 def test_number_of_clicks():

@@ -24,9 +24,13 @@ class ClickPredictor(Protocol):
 
 @dataclass
 class SampleResult:
+    """ious: one per click 1..max_clicks; clicks: the robot's ordered clicks (empty when the
+    result was read back from a journal, which keeps only scores)."""
+
     name: str
     ious: list[float]
     noc: dict[str, int]
+    clicks: list = field(default_factory=list)
 
 
 @dataclass
@@ -83,7 +87,7 @@ def evaluate_sample(predictor: ClickPredictor, sample: Sample, max_clicks: int, 
         clicks.append(nxt)
     ious += [ious[-1]] * (max_clicks - len(ious))
     noc = {str(t): number_of_clicks(ious, t / 100, max_clicks) for t in THRESHOLDS}
-    return SampleResult(sample.name, ious, noc), calls, seconds
+    return SampleResult(sample.name, ious, noc, clicks), calls, seconds
 
 
 def evaluate_samples(predictor: ClickPredictor, samples: Sequence[Sample], max_clicks: int = 20, sis: bool = True,
