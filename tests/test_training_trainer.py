@@ -150,3 +150,26 @@ def test_freeze_batchnorm_keeps_running_statistics_while_weights_train(tmp_path)
     free = Trainer(_cfg(tmp_path / "free"), _dataset())
     free.fit(max_steps=2, progress=False)
     assert any(not torch.equal(v, _batchnorm_stats(free.network)[k]) for k, v in stats.items())
+
+
+def test_sigterm_saves_the_state_at_the_current_step(tmp_path):
+    import signal
+
+    class TermAtThirdBatch(torch.utils.data.Dataset):
+        def __init__(self):
+            self.inner = _dataset()
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __getitem__(self, i):
+            if i == 2 * 2:  # the first item of step 3 (batch size 2)
+                os.kill(os.getpid(), signal.SIGTERM)
+            return self.inner[i]
+
+    trainer = Trainer(_cfg(tmp_path), TermAtThirdBatch())
+    trainer.fit(progress=False)
+    assert trainer.step == 3  # the step that was running finished, no further one started
+    resumed = Trainer(_cfg(tmp_path), _dataset())
+    assert resumed.load_state() and resumed.step == 3
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -73,6 +75,27 @@ class DistributedContext:
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
             dist.destroy_process_group()
+
+
+class _StopRequest:
+    """SIGTERM/SIGINT during `fit` finish the current step, save the state and return, so a
+    killed campaign resumes where it stopped instead of at the last periodic checkpoint.
+    Only in the main thread (signal handlers cannot be installed elsewhere)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
 
 
 class Trainer:
@@ -275,24 +298,30 @@ class Trainer:
                    dynamic_ncols=True)
         running: dict[str, float] = {}
         t0 = time.time()
-        while self.step < end:
-            batch = self.load_batch(self.step)
-            stats = self.train_step(batch)
-            for k, v in stats.items():
-                running[k] = running.get(k, 0.0) + v
-            bar.update(1)
-            bar.set_postfix(loss=f"{stats['total']:.3f}")
-            if self.step % self.cfg.log_every == 0:
-                n = self.cfg.log_every
-                self.log({"step": self.step, **{k: v / n for k, v in running.items()},
-                          "lr": self.optimizer.param_groups[-1]["lr"],
-                          "seconds_per_step": (time.time() - t0) / n, "time": time.time()})
-                running, t0 = {}, time.time()
-            if self.step % self.cfg.checkpoint_every == 0:
-                self.save_state()
-            if self.cfg.val_every and self.step % self.cfg.val_every == 0:
-                self.run_validation()
-            if max_seconds is not None and time.time() - start_time > max_seconds:
-                break
+        stop = _StopRequest()
+        try:
+            while self.step < end and not stop.requested:
+                batch = self.load_batch(self.step)
+                stats = self.train_step(batch)
+                for k, v in stats.items():
+                    running[k] = running.get(k, 0.0) + v
+                bar.update(1)
+                bar.set_postfix(loss=f"{stats['total']:.3f}")
+                if self.step % self.cfg.log_every == 0:
+                    n = self.cfg.log_every
+                    self.log({"step": self.step, **{k: v / n for k, v in running.items()},
+                              "lr": self.optimizer.param_groups[-1]["lr"],
+                              "seconds_per_step": (time.time() - t0) / n, "time": time.time()})
+                    running, t0 = {}, time.time()
+                if self.step % self.cfg.checkpoint_every == 0:
+                    self.save_state()
+                if self.cfg.val_every and self.step % self.cfg.val_every == 0:
+                    self.run_validation()
+                if max_seconds is not None and time.time() - start_time > max_seconds:
+                    break
+        finally:
+            stop.restore()
         bar.close()
         self.save_state()
+        if stop.requested and self.ctx.is_main:
+            print(f"stopped by signal at step {self.step}; state saved, --resume continues", flush=True)
