@@ -44,6 +44,13 @@ def test_tiny_run_writes_log_state_and_checkpoint(tmp_path):
     assert meta.provenance["steps"] == 4 and meta.provenance["trained_on"] == ["ellipses"]
 
 
+def test_the_last_step_of_the_schedule_is_validated(tmp_path):
+    trainer = Trainer(_cfg(tmp_path, steps=5, val_every=2), _dataset(), validate=lambda net, meta: {"noc90": 1.0})
+    trainer.fit(progress=False)
+    steps = [l["step"] for l in map(json.loads, (tmp_path / "log.jsonl").read_text().splitlines()) if "validation" in l]
+    assert steps == [2, 4, 5]
+
+
 def test_resume_gives_the_same_state(tmp_path):
     straight = Trainer(_cfg(tmp_path / "a"), _dataset())
     straight.fit(max_steps=4, progress=False)

@@ -315,7 +315,9 @@ class Trainer:
                     running, t0 = {}, time.time()
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save_state()
-                if self.cfg.val_every and self.step % self.cfg.val_every == 0:
+                # The schedule's last step is validated too: the end of the annealing is usually the
+                # best model, and best.safetensors must be able to pick it.
+                if self.cfg.val_every and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
                     self.run_validation()
                 if max_seconds is not None and time.time() - start_time > max_seconds:
                     break
