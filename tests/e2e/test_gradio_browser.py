@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.scenes import BelowTarget, check_covers_object, ellipse_scene
+from tests.e2e.scenes import check_covers_object, ellipse_scene
 from tests.net_utils import free_port
 
 pytestmark = pytest.mark.e2e
@@ -52,9 +52,6 @@ def browser():
     driver.quit()
 
 
-@pytest.mark.xfail(raises=BelowTarget, strict=True,
-                   reason="the bundled model's mask leaks past this object's edge (IoU about 0.76 < 0.8); "
-                          "issue stays open until a better model is bundled, then this marker must go")
 def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.action_chains import ActionChains

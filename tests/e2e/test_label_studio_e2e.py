@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.e2e.label_studio_server import LS_BIN, BackendServer, LabelStudio
-from tests.e2e.scenes import BelowTarget, check_covers_object, ellipse_scene
+from tests.e2e.scenes import check_covers_object, ellipse_scene
 
 pytestmark = pytest.mark.e2e
 
@@ -32,9 +32,6 @@ def stack(tmp_path_factory):
     ls.stop()
 
 
-@pytest.mark.xfail(raises=BelowTarget, strict=True,
-                   reason="the bundled model's mask leaks past this object's edge (IoU about 0.76 < 0.8); "
-                          "issue stays open until a better model is bundled, then this marker must go")
 def test_smart_click_gives_the_object_and_submission_is_stored(stack):
     from label_studio_sdk.converter import brush
 
