@@ -9,6 +9,7 @@ The authors' released `.pth` files are handled in `model.network.official`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,18 @@ from .errors import CheckpointError
 
 FORMAT_VERSION = 1
 METADATA_KEY = "fcanet"
+
+
+def file_digest(path: str | os.PathLike | None) -> str | None:
+    """First 16 hex digits of a file's sha256, or None for no file: names weights in logs and
+    provenance, because a path (the bundled file above all) is replaced by later versions."""
+    if not path or not Path(path).is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 @dataclass(frozen=True)

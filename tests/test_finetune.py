@@ -94,11 +94,14 @@ def test_finetune_registers_and_promotes_a_version(store_with_corrections, tiny_
         assert promoted["version"] == result.version
     saved = json.loads((tmp / "ft" / "finetune.json").read_text())
     assert saved["version"] == result.version
-    from model.checkpoint import read_metadata
+    from model.checkpoint import file_digest, read_metadata
 
     meta = read_metadata(result.checkpoint)
     assert meta.version == result.version and "corrections" in meta.provenance["trained_on"]
     assert meta.provenance["initialisation"] == tiny_checkpoint
+    # the start is named by what the file held, not only by a path a later bundle overwrites
+    assert meta.provenance["initialisation_sha256"] == file_digest(tiny_checkpoint)
+    assert meta.provenance["initialisation_version"] == read_metadata(tiny_checkpoint).version
 
 
 def test_launcher_runs_a_background_job(store_with_corrections, tiny_checkpoint):

@@ -8,23 +8,13 @@ journal of a different run is refused, never mixed in.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import file_digest  # noqa: F401  (re-exported for the evaluation CLI)
 from ..errors import FcanetInputError
-
-
-def file_digest(path: str | None) -> str | None:
-    if not path or not Path(path).is_file():
-        return None
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
 
 
 def _row(name: str, ious: list[float], noc: dict[str, int], calls: int, seconds: float) -> str:

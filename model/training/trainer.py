@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointMetadata, file_digest, load_checkpoint, save_checkpoint
 from ..config import NetworkConfig, preset
 from ..network.fcanet import FCANet
 from ..preprocess import normalise
@@ -41,11 +41,19 @@ def network_config(cfg: TrainConfig) -> NetworkConfig:
     return preset(cfg.preset).with_(**cfg.network_overrides)
 
 
-def build_network(cfg: TrainConfig) -> FCANet:
+def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
+    """(network in train mode, where its starting weights came from).
+
+    A checkpoint start is named by version and file hash as well as path: configs point at the
+    bundled file, and a later bundle replaces what that path holds.
+    """
     if cfg.init_checkpoint:
-        network, _ = load_checkpoint(cfg.init_checkpoint)
-        return network.train()
-    return FCANet(network_config(cfg), pretrained_backbone=cfg.pretrained_backbone).train()
+        network, meta = load_checkpoint(cfg.init_checkpoint)
+        origin = {"initialisation": cfg.init_checkpoint, "initialisation_version": meta.version,
+                  "initialisation_sha256": file_digest(cfg.init_checkpoint)}
+        return network.train(), origin
+    network = FCANet(network_config(cfg), pretrained_backbone=cfg.pretrained_backbone).train()
+    return network, {"initialisation": "imagenet:" + network.config.backbone if cfg.pretrained_backbone else "random"}
 
 
 class DistributedContext:
@@ -112,7 +120,8 @@ class Trainer:
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(cfg.seed)  # the head's initialisation is part of a repeatable run
-        self.network = build_network(cfg).to(self.ctx.device)
+        network, self.origin = build_network(cfg)
+        self.network = network.to(self.ctx.device)
         if cfg.channels_last:
             self.network = self.network.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.SGD(
@@ -183,7 +192,7 @@ class Trainer:
         cfg = self.cfg
         provenance = {
             "trained": self.step > 0,
-            "initialisation": cfg.init_checkpoint or ("imagenet:" + self.network.config.backbone if cfg.pretrained_backbone else "random"),
+            **self.origin,
             "trained_on": list(cfg.trained_on),
             "steps": self.step,
             "crops_seen": self.step * cfg.batch_size,
