@@ -62,7 +62,8 @@ def run_evaluate(args) -> int:
                                               sis_connectivity=args.sis_connectivity)
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
-    from .journal import EvaluationJournal, file_digest
+    from ..checkpoint import file_digest
+    from .journal import EvaluationJournal
 
     identity = {"dataset": args.dataset, "samples": [s.name for s in samples][:1] + [len(samples)],
                 "method": args.method, "checkpoint_sha256": file_digest(checkpoint), "sis": sis,

@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import file_digest  # noqa: F401  (re-exported for the evaluation CLI)
 from ..errors import FcanetInputError
 
 
