@@ -33,6 +33,7 @@ def register(sub) -> None:
     p.add_argument("--overlay", help="also write the image with the mask and clicks drawn on it")
     p.add_argument("--checkpoint", help="checkpoint (.safetensors, or the authors' .pth); default: bundled")
     p.add_argument("--short-side", type=int, default=None, help="working resolution (default: the checkpoint's, 512)")
+    p.add_argument("--zoom-in", action="store_true", help="second pass on a crop around the object (model/zoom_in.py)")
     p.add_argument("--no-sis", action="store_true", help="skip the structural integrity strategy")
     p.set_defaults(func=run)
 
@@ -45,7 +46,7 @@ def run(args) -> int:
     from .predictor import Predictor
 
     rgb = load_image(args.image)
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side)
+    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in)
     pred = predictor.predict(rgb, args.click, sis=not args.no_sis)
     Image.fromarray(pred.mask_u8()).save(args.out)
     if args.overlay:

@@ -25,6 +25,7 @@ from .image_io import ImageSource, load_image
 from .prediction import Prediction
 from .preprocess import WorkingFrame, click_map_tensors, normalise
 from .sis import PAPER_CONNECTIVITY, apply_sis
+from .zoom_in import ZoomInConfig, crop_clicks, crop_short_side, focus_box
 
 #: The bundled default model, shipped inside the package.
 DEFAULT_CHECKPOINT = Path(__file__).parent / "weights" / "fcanet-efficientnet-lite0.safetensors"
@@ -51,6 +52,7 @@ class Predictor:
         short_side: int | None = None,
         device: str = "cpu",
         sis_connectivity: int = PAPER_CONNECTIVITY,
+        zoom_in: bool | ZoomInConfig = False,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -59,6 +61,9 @@ class Predictor:
             raise ValueError(f"short_side must be at least 16, got {self.short_side}")
         self.device = torch.device(device)
         self.sis_connectivity = sis_connectivity
+        #: None (the paper: one pass on the whole image) or how to zoom in for a second pass.
+        self.zoom_in: ZoomInConfig | None = (zoom_in if isinstance(zoom_in, ZoomInConfig)
+                                             else ZoomInConfig() if zoom_in else None)
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -117,7 +122,7 @@ class Predictor:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return self.metadata_obj.describe()
+        return {**self.metadata_obj.describe(), "zoom_in": self.zoom_in is not None}
 
     # ----------------------------------------------------------------- inference
     def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
@@ -140,9 +145,30 @@ class Predictor:
                           seconds=time.perf_counter() - start)
 
     def probability(self, rgb: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
-        """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image."""
+        """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image.
+
+        With zoom-in on, a second pass on a crop around the first pass's mask replaces the
+        probabilities inside that crop (`model/zoom_in.py`).
+        """
+        prob = self._network_probability(rgb, clicks, self.short_side)
+        if self.zoom_in is None:
+            return prob
+        box = focus_box(prob >= 0.5, clicks, self.zoom_in)
+        if box is None:
+            return prob
+        short_side = crop_short_side(box, rgb.shape[:2], self.short_side, self.zoom_in)
+        if short_side is None:
+            return prob
+        x0, y0, x1, y1 = box
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        prob = prob.copy()
+        prob[y0:y1, x0:x1] = self._network_probability(crop, crop_clicks(clicks, box), short_side)
+        return prob
+
+    def _network_probability(self, rgb: np.ndarray, clicks: Sequence[Click], short_side: int) -> np.ndarray:
+        """One forward pass at the given working short side; (H, W) float32 at rgb's size."""
         height, width = rgb.shape[:2]
-        frame = WorkingFrame.for_short_side(height, width, self.short_side)
+        frame = WorkingFrame.for_short_side(height, width, short_side)
         work = frame.resize_image(rgb)
         maps = click_map_tensors([frame.to_work(c) for c in clicks], frame.work_height, frame.work_width)
         image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1)[None]

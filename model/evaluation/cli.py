@@ -13,6 +13,8 @@ def register(sub) -> None:
     p.add_argument("--no-sis", action="store_true")
     p.add_argument("--sis-connectivity", type=int, choices=[4, 8], default=8)
     p.add_argument("--short-side", type=int)
+    p.add_argument("--zoom-in", action="store_true",
+                   help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--early-stop", action="store_true",
                    help="stop a sample at IoU 0.90 (same NoC; later mIoU values carried forward)")
@@ -32,6 +34,7 @@ def register(sub) -> None:
     b.add_argument("--short-side", type=int, default=512)
     b.add_argument("--clicks", type=int, default=10)
     b.add_argument("--runs", type=int, default=3)
+    b.add_argument("--zoom-in", action="store_true", help="time the two-pass zoom-in predictor")
     b.add_argument("--json", required=True)
     b.set_defaults(func=run_benchmark_cmd)
 
@@ -59,7 +62,7 @@ def run_evaluate(args) -> int:
         from ..predictor import Predictor, default_checkpoint_path
 
         predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side,
-                                              sis_connectivity=args.sis_connectivity)
+                                              sis_connectivity=args.sis_connectivity, zoom_in=args.zoom_in)
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
     from ..checkpoint import file_digest
@@ -69,6 +72,9 @@ def run_evaluate(args) -> int:
                 "method": args.method, "checkpoint_sha256": file_digest(checkpoint), "sis": sis,
                 "sis_connectivity": args.sis_connectivity, "max_clicks": args.max_clicks,
                 "short_side": args.short_side, "early_stop": bool(args.early_stop)}
+    if args.zoom_in:
+        # Only when on, so that journals written before the option still resume.
+        identity["zoom_in"] = True
     journal = EvaluationJournal(Path(args.out) / "progress.jsonl", identity, resume=args.resume)
     result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
                               early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}", journal=journal)
@@ -95,7 +101,7 @@ def run_benchmark_cmd(args) -> int:
     from ..predictor import Predictor
     from .benchmark import run_benchmark
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side)
+    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in)
     result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)

@@ -48,7 +48,8 @@ def write_report(out_dir: str | Path, result: EvaluationResult, metrics: dict[st
         writer.writerow(["sample", "noc85", "noc90"] + [f"iou@{k}" for k in range(1, result.max_clicks + 1)])
         for s in result.samples:
             writer.writerow([s.name, s.noc["85"], s.noc["90"]] + [f"{v:.4f}" for v in s.ious])
-    name = metrics["method"] + (" + SIS" if metrics["sis"] else "")
+    name = (metrics["method"] + (" + zoom-in" if metrics["model"].get("zoom_in") else "")
+            + (" + SIS" if metrics["sis"] else ""))
     m = result.max_clicks
     lines = [
         f"# {metrics['dataset']}: {name}",
