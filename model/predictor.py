@@ -8,6 +8,7 @@ positive.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -122,7 +123,8 @@ class Predictor:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return {**self.metadata_obj.describe(), "zoom_in": self.zoom_in is not None}
+        zoom_in = dataclasses.asdict(self.zoom_in) if self.zoom_in is not None else False
+        return {**self.metadata_obj.describe(), "zoom_in": zoom_in}
 
     # ----------------------------------------------------------------- inference
     def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
@@ -151,7 +153,7 @@ class Predictor:
         probabilities inside that crop (`model/zoom_in.py`).
         """
         prob = self._network_probability(rgb, clicks, self.short_side)
-        if self.zoom_in is None:
+        if self.zoom_in is None or len(clicks) <= self.zoom_in.skip_clicks:
             return prob
         box = focus_box(prob >= 0.5, clicks, self.zoom_in)
         if box is None:

@@ -25,6 +25,9 @@ from .clicks import Click, pixel_of
 class ZoomInConfig:
     """How far to widen the object's box and how much to magnify it.
 
+    skip_clicks: with this many clicks or fewer, one pass only (RITM: 1). The first click's mask
+        comes from the whole image, as the network was trained; on GrabCut, zooming in on it
+        lowered mIoU@1 from 0.367 to 0.319.
     expansion: the box's width and height are multiplied by this, around its centre (RITM: 1.4).
     min_box: the box is at least this fraction of the image's short side on each axis, so a
         tiny mask still brings some context.
@@ -34,6 +37,7 @@ class ZoomInConfig:
         scale (a huge upscale shows the network blur it never saw in training).
     """
 
+    skip_clicks: int = 1
     expansion: float = 1.4
     min_box: float = 0.2
     min_gain: float = 1.25

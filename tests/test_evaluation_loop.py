@@ -1,8 +1,8 @@
 import json
 
 import numpy as np
-from PIL import Image
 
+from dataset_fixtures import write_tiny_davis
 from model.evaluation.datasets import Sample
 from model.evaluation.loop import evaluate_samples, number_of_clicks
 from model.prediction import Prediction
@@ -66,16 +66,7 @@ def test_number_of_clicks():
 def test_cli_writes_all_outputs(tmp_path):
     from model.cli import main
 
-    root = tmp_path / "davis"
-    (root / "img").mkdir(parents=True)
-    (root / "gt").mkdir()
-    for i in range(2):
-        img = np.full((40, 50, 3), 200, np.uint8)
-        img[10:30, 10:35] = 30
-        Image.fromarray(img).save(root / "img" / f"{i:03d}.jpg")
-        gt = np.zeros((40, 50), np.uint8)
-        gt[10:30, 10:35] = 1
-        Image.fromarray(gt, mode="L").convert("P").save(root / "gt" / f"{i:03d}.png")
+    root = write_tiny_davis(tmp_path / "davis")
     out = tmp_path / "out"
     assert main(["evaluate", "--method", "grabcut", "--dataset", "davis", "--data-dir", str(root),
                  "--max-clicks", "3", "--out", str(out)]) == 0

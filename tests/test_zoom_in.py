@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from dataset_fixtures import write_tiny_davis
 from model import Click, Predictor
 from model.checkpoint import CheckpointMetadata
 from model.config import preset
@@ -70,6 +71,8 @@ class BrightIsObject(torch.nn.Module):
 
 
 def bright_square_predictor(zoom_in):
+    """zoom_in: False, or True for zooming in from the first click on."""
+    zoom_in = ZoomInConfig(skip_clicks=0) if zoom_in is True else zoom_in
     metadata = CheckpointMetadata(network=preset("tiny"), version="bright", short_side=64)
     return Predictor(BrightIsObject(), metadata, zoom_in=zoom_in, optimise=False)
 
@@ -97,7 +100,17 @@ def test_zoom_in_is_skipped_when_the_object_fills_the_image():
     predictor = bright_square_predictor(True)
     predictor.predict(image, [Click(50, 50)])
     assert len(predictor.network.sizes) == 1
-    assert predictor.metadata["zoom_in"] is True
+    assert predictor.metadata["zoom_in"]["skip_clicks"] == 0
+
+
+def test_zoom_in_by_default_starts_at_the_second_click():
+    image = np.zeros((400, 400, 3), np.uint8)
+    image[180:220, 180:220] = 255
+    predictor = bright_square_predictor(ZoomInConfig())
+    predictor.predict(image, [Click(200, 200)])
+    assert len(predictor.network.sizes) == 1
+    predictor.predict(image, [Click(200, 200), Click(10, 10, positive=False)])
+    assert len(predictor.network.sizes) == 3
 
 
 @pytest.mark.parametrize("zoom", [False, True])
@@ -107,3 +120,22 @@ def test_a_trained_size_network_runs_with_zoom_in(zoom):
     img = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
     pred = predictor.predict(img, [Click(60, 45), Click(5, 5, positive=False)])
     assert pred.mask.shape == (90, 120) and pred.probability.dtype == np.float32
+
+
+def test_evaluate_cli_reports_and_journals_zoom_in(tmp_path):
+    import json
+
+    from model.checkpoint import save_checkpoint
+    from model.cli import main
+
+    from model.network.fcanet import FCANet
+
+    checkpoint = tmp_path / "tiny.safetensors"
+    network = FCANet(preset("tiny"))
+    save_checkpoint(checkpoint, network, CheckpointMetadata(network=network.config, version="tiny", short_side=32))
+    out = tmp_path / "out"
+    assert main(["evaluate", "--dataset", "davis", "--data-dir", str(write_tiny_davis(tmp_path / "davis")),
+                 "--checkpoint", str(checkpoint), "--zoom-in", "--max-clicks", "3", "--out", str(out)]) == 0
+    assert "| fcanet + zoom-in + SIS |" in (out / "report.md").read_text()
+    identity = json.loads((out / "progress.jsonl").read_text().splitlines()[0])
+    assert "zoom_in" in json.dumps(identity)

@@ -72,9 +72,9 @@ def run_evaluate(args) -> int:
                 "method": args.method, "checkpoint_sha256": file_digest(checkpoint), "sis": sis,
                 "sis_connectivity": args.sis_connectivity, "max_clicks": args.max_clicks,
                 "short_side": args.short_side, "early_stop": bool(args.early_stop)}
-    if args.zoom_in:
+    if getattr(predictor, "zoom_in", None) is not None:
         # Only when on, so that journals written before the option still resume.
-        identity["zoom_in"] = True
+        identity["zoom_in"] = predictor.metadata["zoom_in"]
     journal = EvaluationJournal(Path(args.out) / "progress.jsonl", identity, resume=args.resume)
     result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
                               early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}", journal=journal)
