@@ -114,7 +114,7 @@ def test_zoom_in_by_default_starts_at_the_second_click():
 
 
 @pytest.mark.parametrize("zoom", [False, True])
-def test_a_trained_size_network_runs_with_zoom_in(zoom):
+def test_the_tiny_network_runs_with_and_without_zoom_in(zoom):
     predictor = Predictor.for_tests(seed=2)
     predictor.zoom_in = ZoomInConfig() if zoom else None
     img = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
