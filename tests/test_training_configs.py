@@ -1,0 +1,41 @@
+"""The training configs shipped in the repo: they load, stay off the benchmarks, and the ablation
+arms are equal-budget (each differs from the reference arm only in its one switch)."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from model.training.config import TrainConfig
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "model" / "training" / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
+BENCHMARKS = ("grabcut", "davis")
+# Keys that name a run rather than change what it trains.
+RUN_NAMES = {"out_dir", "version_prefix"}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_loads_and_never_trains_on_a_benchmark(path):
+    cfg = TrainConfig.from_yaml(path)
+    assert cfg.sources, f"{path.name} has no data sources"
+    for source in cfg.sources:
+        named = " ".join(str(v) for v in source.values()).lower()
+        assert not any(b in named for b in BENCHMARKS), f"{path.name} trains on a benchmark: {source}"
+    assert not any(b in name.lower() for name in cfg.trained_on for b in BENCHMARKS)
+
+
+def _raw(name):
+    return yaml.safe_load((CONFIG_DIR / name).read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("arm, switch", [
+    ("ablation-bce.yaml", {"loss": "bce"}),
+    ("ablation-no-fca.yaml", {"network_overrides": {"first_click_attention": False}}),
+])
+def test_ablation_arm_differs_from_the_reference_only_in_its_switch(arm, switch):
+    reference, other = _raw("ablation-click.yaml"), _raw(arm)
+    differing = {k for k in set(reference) | set(other) if reference.get(k) != other.get(k)} - RUN_NAMES
+    assert differing == set(switch)
+    assert all(other[k] == v for k, v in switch.items())
+    assert other["out_dir"] != reference["out_dir"]
