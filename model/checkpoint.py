@@ -52,6 +52,9 @@ class CheckpointMetadata:
     network: NetworkConfig
     version: str
     short_side: int = 512
+    #: Trained on 16k + 1 crops, so inference pads the working image to 16k + 1
+    #: (`model/preprocess.py` grid_padding). False for checkpoints written before the field.
+    grid_align: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     format_version: int = FORMAT_VERSION
@@ -83,6 +86,7 @@ class CheckpointMetadata:
             "backbone": self.network.backbone,
             "normalisation": self.network.normalisation,
             "short_side": self.short_side,
+            "grid_align": self.grid_align,
             "first_click_attention": self.network.first_click_attention,
             "trained": bool(self.provenance.get("trained", False)),
             "provenance": self.provenance,

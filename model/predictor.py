@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
@@ -24,7 +25,7 @@ from .config import preset
 from .errors import CheckpointError
 from .image_io import ImageSource, load_image
 from .prediction import Prediction
-from .preprocess import WorkingFrame, click_map_tensors, normalise
+from .preprocess import WorkingFrame, click_map_tensors, grid_padding, normalise
 from .sis import PAPER_CONNECTIVITY, apply_sis
 from .zoom_in import ZoomInConfig, crop_clicks, crop_short_side, focus_box
 
@@ -54,6 +55,7 @@ class Predictor:
         device: str = "cpu",
         sis_connectivity: int = PAPER_CONNECTIVITY,
         zoom_in: bool | ZoomInConfig = False,
+        grid_align: bool | None = None,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -65,6 +67,11 @@ class Predictor:
         #: None (the paper: one pass on the whole image) or how to zoom in for a second pass.
         self.zoom_in: ZoomInConfig | None = (zoom_in if isinstance(zoom_in, ZoomInConfig)
                                              else ZoomInConfig() if zoom_in else None)
+        #: Pad the working image bottom/right to 16k + 1 pixels so that the upsampled features
+        #: land where they were computed (`grid_padding`); False feeds the working size as is.
+        #: None: as the checkpoint was trained (a network trained on 16k crops has learned the
+        #: misaligned grid, and aligning only at inference costs it accuracy).
+        self.grid_align = bool(metadata.grid_align if grid_align is None else grid_align)
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -124,7 +131,7 @@ class Predictor:
     @property
     def metadata(self) -> dict[str, Any]:
         zoom_in = dataclasses.asdict(self.zoom_in) if self.zoom_in is not None else False
-        return {**self.metadata_obj.describe(), "zoom_in": zoom_in}
+        return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align}
 
     # ----------------------------------------------------------------- inference
     def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
@@ -176,10 +183,16 @@ class Predictor:
         image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1)[None]
         image = normalise(image, self.metadata_obj.normalisation)
         maps = maps[None]
+        if self.grid_align:
+            pad_bottom, pad_right = grid_padding(frame.work_height, frame.work_width)
+            # Edge pixels, not zeros: a zero (mid-grey after normalising) band would be new content.
+            image = F.pad(image, (0, pad_right, 0, pad_bottom), mode="replicate")
+            maps = F.pad(maps, (0, pad_right, 0, pad_bottom))
         fmt = torch.channels_last if self._channels_last else torch.contiguous_format
         image = image.to(self.device).contiguous(memory_format=fmt)
         maps = maps.to(self.device).contiguous(memory_format=fmt)
         with self._lock, torch.inference_mode():
             out = self.network(image, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
-            prob = torch.sigmoid(out.logits[0, 0]).float().cpu().numpy()
+            logits = out.logits[0, 0, : frame.work_height, : frame.work_width]
+            prob = torch.sigmoid(logits).float().cpu().numpy()
         return frame.probability_to_original(prob).astype(np.float32, copy=False)

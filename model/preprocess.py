@@ -62,6 +62,26 @@ class WorkingFrame:
         return cv2.resize(prob, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
 
 
+#: Every network here (EfficientNet-Lite0 and the paper's ResNet/Res2Net) ends at output stride 16.
+OUTPUT_STRIDE = 16
+
+
+def grid_padding(height: int, width: int, stride: int = OUTPUT_STRIDE) -> tuple[int, int]:
+    """(pad_bottom, pad_right) that make each side stride * k + 1 pixels.
+
+    The head upsamples with align_corners=True, which puts the first and last feature cells on
+    the first and last pixels; only at stride * k + 1 (DeepLab's 513) do the cells then land
+    on the pixels they were computed from. At other sizes the coarse features drift by up to
+    a cell toward the bottom-right edge, which shows as masks that leak there.
+    """
+    return (-(height - 1)) % stride, (-(width - 1)) % stride
+
+
+def aligned_size(size: int, stride: int = OUTPUT_STRIDE) -> int:
+    """The smallest stride * k + 1 that is at least size (384 -> 385)."""
+    return size + (-(size - 1)) % stride
+
+
 def click_map_tensors(clicks: Sequence[Click], height: int, width: int) -> torch.Tensor:
     """(3, H, W) float32 tensor: positive, negative, first-click maps at this resolution."""
     return torch.from_numpy(click_maps(clicks, height, width))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="robot-user NoC evaluation on a benchmark dataset")
@@ -13,6 +15,9 @@ def register(sub) -> None:
     p.add_argument("--no-sis", action="store_true")
     p.add_argument("--sis-connectivity", type=int, choices=[4, 8], default=8)
     p.add_argument("--short-side", type=int)
+    p.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
+                   help="pad the working image to 16k+1 pixels (model/preprocess.py grid_padding); "
+                        "default: as the checkpoint was trained")
     p.add_argument("--zoom-in", action="store_true",
                    help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
     p.add_argument("--limit", type=int, help="only the first N samples")
@@ -35,6 +40,8 @@ def register(sub) -> None:
     b.add_argument("--clicks", type=int, default=10)
     b.add_argument("--runs", type=int, default=3)
     b.add_argument("--zoom-in", action="store_true", help="time the two-pass zoom-in predictor")
+    b.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
+                   help="pad to 16k+1 pixels (default: as the checkpoint was trained)")
     b.add_argument("--json", required=True)
     b.set_defaults(func=run_benchmark_cmd)
 
@@ -62,7 +69,8 @@ def run_evaluate(args) -> int:
         from ..predictor import Predictor, default_checkpoint_path
 
         predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side,
-                                              sis_connectivity=args.sis_connectivity, zoom_in=args.zoom_in)
+                                              sis_connectivity=args.sis_connectivity, zoom_in=args.zoom_in,
+                                              grid_align=args.grid_align)
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
     from ..checkpoint import file_digest
@@ -75,6 +83,9 @@ def run_evaluate(args) -> int:
     if getattr(predictor, "zoom_in", None) is not None:
         # Only when on, so that journals written before the option still resume.
         identity["zoom_in"] = predictor.metadata["zoom_in"]
+    if getattr(predictor, "grid_align", False):
+        # Only when on, so that journals written before the option still resume.
+        identity["grid_align"] = True
     journal = EvaluationJournal(Path(args.out) / "progress.jsonl", identity, resume=args.resume)
     result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
                               early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}", journal=journal)
@@ -101,7 +112,8 @@ def run_benchmark_cmd(args) -> int:
     from ..predictor import Predictor
     from .benchmark import run_benchmark
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in)
+    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
+                                          grid_align=args.grid_align)
     result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)

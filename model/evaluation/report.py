@@ -49,6 +49,7 @@ def write_report(out_dir: str | Path, result: EvaluationResult, metrics: dict[st
         for s in result.samples:
             writer.writerow([s.name, s.noc["85"], s.noc["90"]] + [f"{v:.4f}" for v in s.ious])
     name = (metrics["method"] + (" + zoom-in" if metrics["model"].get("zoom_in") else "")
+            + (" + grid-align" if metrics["model"].get("grid_align") else "")
             + (" + SIS" if metrics["sis"] else ""))
     m = result.max_clicks
     lines = [

@@ -107,19 +107,25 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
 
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
     out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.store) / "models" / f"ft-{stamp}"
+    from ..checkpoint import read_metadata
+    from ..preprocess import aligned_size
+
+    base_meta = read_metadata(base) if base.endswith(".safetensors") else None
+    short_side = base_meta.short_side if base_meta else 512
+    # A grid-aligned base model keeps seeing 16k + 1 crops, or fine-tuning would undo its alignment.
+    grid_align = bool(base_meta and base_meta.grid_align)
+    crop_size = aligned_size(cfg.crop_size) if grid_align else cfg.crop_size
     original = None
     if cfg.original_config and cfg.original_share > 0:
         from ..training.run import build_datasets
 
-        original, _ = build_datasets(TrainConfig.from_yaml(cfg.original_config, crop_size=cfg.crop_size))
-    from ..checkpoint import read_metadata
-
-    base_meta = read_metadata(base) if base.endswith(".safetensors") else None
-    short_side = base_meta.short_side if base_meta else 512
-    dataset = build_finetune_dataset(store, train, cfg.crop_size, cfg.seed, original=original,
+        original, _ = build_datasets(TrainConfig.from_yaml(cfg.original_config, crop_size=crop_size,
+                                                           grid_align=grid_align))
+    dataset = build_finetune_dataset(store, train, crop_size, cfg.seed, original=original,
                                      original_share=cfg.original_share, short_side=short_side)
     train_cfg = TrainConfig(
-        out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=cfg.crop_size,
+        out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=crop_size,
+        grid_align=grid_align,
         batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, constant_tail_fraction=0.0, val_every=0,
         checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
         version_prefix=f"ft-{stamp}", short_side=short_side,

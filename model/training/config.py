@@ -26,6 +26,9 @@ class TrainConfig:
     holdout_fraction: float = 0.05
     holdout_source: int = 0
     crop_size: int = 320
+    #: Crops of 16k + 1 pixels, recorded in the checkpoint so that inference pads its working
+    #: image to 16k + 1 too (`model/preprocess.py` grid_padding). Needs such a crop_size.
+    grid_align: bool = False
     resize_short_side: int | None = None
     scale_range: tuple[float, float] = (0.75, 1.4)
     batch_size: int = 8
@@ -61,6 +64,13 @@ class TrainConfig:
     short_side: int = 512
     version_prefix: str = "effl0"
     trained_on: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        from ..preprocess import OUTPUT_STRIDE, aligned_size
+
+        if self.grid_align and aligned_size(self.crop_size) != self.crop_size:
+            raise ValueError(f"grid_align needs a crop_size of {OUTPUT_STRIDE}k + 1 pixels (e.g. "
+                             f"{aligned_size(self.crop_size)}), got {self.crop_size}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

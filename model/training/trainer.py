@@ -202,7 +202,7 @@ class Trainer:
         provenance.update(extra or {})
         return CheckpointMetadata(
             network=self.network.config, version=f"{cfg.version_prefix}-step{self.step}",
-            short_side=cfg.short_side, provenance=provenance,
+            short_side=cfg.short_side, grid_align=cfg.grid_align, provenance=provenance,
         )
 
     # ------------------------------------------------------------------ data
