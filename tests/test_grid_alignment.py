@@ -59,3 +59,33 @@ def test_grid_alignment_is_a_no_op_on_sizes_that_are_already_aligned():
     aligned = _tiny(True, 49).predict(img, clicks, sis=False)
     plain = _tiny(False, 49).predict(img, clicks, sis=False)
     np.testing.assert_allclose(aligned.probability, plain.probability, atol=1e-6)
+
+
+def test_checkpoint_records_grid_alignment_and_the_predictor_follows_it(tmp_path):
+    from dataclasses import replace
+
+    from model.checkpoint import CheckpointMetadata, save_checkpoint
+
+    from model.config import preset
+    from model.network.fcanet import FCANet
+
+    base = Predictor.for_tests(seed=4)
+    aligned_meta = replace(base.metadata_obj, grid_align=True)
+    save_checkpoint(tmp_path / "aligned.safetensors", FCANet(preset("tiny")), aligned_meta)
+    loaded = Predictor.from_checkpoint(tmp_path / "aligned.safetensors", short_side=48)
+    assert loaded.grid_align is True and loaded.metadata["grid_align"] is True
+    assert Predictor.from_checkpoint(tmp_path / "aligned.safetensors", grid_align=False).grid_align is False
+    # Checkpoints written before the field existed load as unaligned.
+    legacy = base.metadata_obj.to_json().replace(', "grid_align": false', "")
+    assert "grid_align" not in legacy
+    assert CheckpointMetadata.from_json(legacy).grid_align is False
+
+
+def test_training_config_demands_an_aligned_crop_size():
+    from model.preprocess import aligned_size
+    from model.training.config import TrainConfig
+
+    assert aligned_size(384) == 385 and aligned_size(385) == 385 and aligned_size(320) == 321
+    assert TrainConfig(crop_size=385, grid_align=True).grid_align
+    with pytest.raises(ValueError, match="crop_size of 16k \\+ 1 pixels \\(e.g. 385\\), got 384"):
+        TrainConfig(crop_size=384, grid_align=True)

@@ -180,3 +180,12 @@ def test_sigterm_saves_the_state_at_the_current_step(tmp_path):
     resumed = Trainer(_cfg(tmp_path), _dataset())
     assert resumed.load_state() and resumed.step == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_grid_aligned_training_runs_on_odd_crops_and_marks_the_checkpoint(tmp_path):
+    dataset = MixedObjectDataset([EllipseSource()], [1.0], length=6, seed=0, augment_cfg=AugmentConfig(crop_size=49))
+    trainer = Trainer(_cfg(tmp_path, crop_size=49, grid_align=True), dataset)
+    trainer.fit(max_steps=2, progress=False)
+    assert read_metadata(tmp_path / "last.safetensors").grid_align is True
+    assert Predictor.from_checkpoint(tmp_path / "last.safetensors").grid_align is True
+    assert read_metadata(tmp_path / "last.safetensors").provenance["recipe"]["crop_size"] == 49
