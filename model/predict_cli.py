@@ -34,6 +34,8 @@ def register(sub) -> None:
     p.add_argument("--checkpoint", help="checkpoint (.safetensors, or the authors' .pth); default: bundled")
     p.add_argument("--short-side", type=int, default=None, help="working resolution (default: the checkpoint's, 512)")
     p.add_argument("--zoom-in", action="store_true", help="second pass on a crop around the object (model/zoom_in.py)")
+    p.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
+                   help="pad the working image to 16k+1 pixels (default: as the checkpoint was trained)")
     p.add_argument("--no-sis", action="store_true", help="skip the structural integrity strategy")
     p.set_defaults(func=run)
 
@@ -46,7 +48,8 @@ def run(args) -> int:
     from .predictor import Predictor
 
     rgb = load_image(args.image)
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in)
+    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
+                                          grid_align=args.grid_align)
     pred = predictor.predict(rgb, args.click, sis=not args.no_sis)
     Image.fromarray(pred.mask_u8()).save(args.out)
     if args.overlay:

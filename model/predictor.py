@@ -180,7 +180,10 @@ class Predictor:
         frame = WorkingFrame.for_short_side(height, width, short_side)
         work = frame.resize_image(rgb)
         maps = click_map_tensors([frame.to_work(c) for c in clicks], frame.work_height, frame.work_width)
-        image = torch.from_numpy(np.ascontiguousarray(work)).permute(2, 0, 1)[None]
+        if not work.flags.writeable or not work.flags.c_contiguous:
+            # A caller's read-only array (or a view) at the working size: torch needs its own copy.
+            work = np.array(work, order="C")
+        image = torch.from_numpy(work).permute(2, 0, 1)[None]
         image = normalise(image, self.metadata_obj.normalisation)
         maps = maps[None]
         if self.grid_align:
