@@ -74,12 +74,12 @@ def grid_padding(height: int, width: int, stride: int = OUTPUT_STRIDE) -> tuple[
     on the pixels they were computed from. At other sizes the coarse features drift by up to
     a cell toward the bottom-right edge, which shows as masks that leak there.
     """
-    return (-(height - 1)) % stride, (-(width - 1)) % stride
+    return aligned_size(height, stride) - height, aligned_size(width, stride) - width
 
 
 def aligned_size(size: int, stride: int = OUTPUT_STRIDE) -> int:
     """The smallest stride * k + 1 that is at least size (384 -> 385)."""
-    return size + (-(size - 1)) % stride
+    return size + (1 - size) % stride
 
 
 def click_map_tensors(clicks: Sequence[Click], height: int, width: int) -> torch.Tensor:

@@ -116,3 +116,18 @@ def test_launcher_runs_a_background_job(store_with_corrections, tiny_checkpoint)
     status = launcher.status()
     assert status["state"] == "succeeded", (tmp / "store" / "jobs" / job / "job.log").read_text()[-2000:]
     assert "version" in status
+
+
+def test_finetuning_a_grid_aligned_model_keeps_it_aligned(store_with_corrections, tmp_path):
+    store, tmp = store_with_corrections
+    net = FCANet(preset("tiny"))
+    base = tmp_path / "aligned.safetensors"
+    save_checkpoint(base, net, CheckpointMetadata(network=net.config, version="aligned-0", short_side=48,
+                                                  grid_align=True, provenance={"trained_on": ["ellipses"]}))
+    cfg = FinetuneConfig(store=str(tmp / "store"), from_checkpoint=str(base), steps=1, batch_size=2,
+                         crop_size=48, eval_max_clicks=2, out_dir=str(tmp / "ft-aligned"))
+    result = run_finetune(cfg, progress=False)
+    from model.checkpoint import read_metadata
+
+    meta = read_metadata(result.checkpoint)
+    assert meta.grid_align is True and meta.provenance["recipe"]["crop_size"] == 49
