@@ -189,3 +189,32 @@ def test_grid_aligned_training_runs_on_odd_crops_and_marks_the_checkpoint(tmp_pa
     assert read_metadata(tmp_path / "last.safetensors").grid_align is True
     assert Predictor.from_checkpoint(tmp_path / "last.safetensors").grid_align is True
     assert read_metadata(tmp_path / "last.safetensors").provenance["recipe"]["crop_size"] == 49
+
+
+def test_bf16_precision_trains_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    trainer = Trainer(_cfg(tmp_path, precision="bf16"), _dataset())
+    seen = []
+    hook = trainer.network.register_forward_hook(lambda mod, inp, out: seen.append(out.logits.dtype))
+    before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
+    trainer.fit(max_steps=2, progress=False)
+    hook.remove()
+    assert torch.bfloat16 in seen
+    state = trainer.network.state_dict()
+    assert all(v.dtype == before[k].dtype for k, v in state.items())
+    assert any(not torch.equal(v, before[k]) for k, v in state.items() if v.is_floating_point())
+    record = [json.loads(l) for l in (tmp_path / "log.jsonl").read_text().splitlines()][-1]
+    assert np.isfinite(record["total"])
+    assert read_metadata(tmp_path / "last.safetensors").provenance["recipe"]["precision"] == "bf16"
+
+
+def test_unknown_precision_is_refused():
+    import pytest
+
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
+
+
+def test_snapshots_keep_every_nth_step(tmp_path):
+    Trainer(_cfg(tmp_path, snapshot_every=3), _dataset()).fit(max_steps=7, progress=False)
+    assert sorted(p.name for p in tmp_path.glob("step*.safetensors")) == ["step3.safetensors", "step6.safetensors"]
+    assert read_metadata(tmp_path / "step6.safetensors").provenance["steps"] == 6

@@ -28,7 +28,7 @@ from ..config import NetworkConfig, preset
 from ..network.fcanet import FCANet
 from ..preprocess import normalise
 from .batch import clicks_from_rows, distances_for, maps_for
-from .config import TrainConfig
+from .config import PRECISIONS, TrainConfig
 from .ema import WeightAverage
 from .params import parameter_groups
 from .schedule import poly_lr_factor
@@ -216,6 +216,12 @@ class Trainer:
         return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
 
     # ------------------------------------------------------------------ one step
+    def autocast(self):
+        """The forward pass's precision context (cfg.precision); a no-op for fp32."""
+        dtype = PRECISIONS[self.cfg.precision]
+        return torch.autocast(self.ctx.device.type, dtype=getattr(torch, dtype or "float32"),
+                              enabled=dtype is not None)
+
     def forward_inputs(self, images: torch.Tensor, click_lists) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = images.shape[2:]
         maps = maps_for(click_lists, h, w).to(self.ctx.device)
@@ -240,8 +246,9 @@ class Trainer:
             for _ in range(rounds):
                 sub = image[chosen]
                 x, maps = self.forward_inputs(sub, [click_lists[i] for i in chosen])
-                out = self.network(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
-                pred = (torch.sigmoid(out.logits[:, 0]) > self.cfg.iterative_threshold).cpu().numpy()
+                with self.autocast():
+                    out = self.network(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
+                pred = (torch.sigmoid(out.logits[:, 0].float()) > self.cfg.iterative_threshold).cpu().numpy()
                 for j, i in enumerate(chosen):
                     click = next_click(pred[j], gts[i])
                     if click is not None and len(click_lists[i]) < 24:
@@ -264,8 +271,10 @@ class Trainer:
             group["lr"] = group["base_lr"] * poly_lr_factor(
                 self.step, self.cfg.steps, self.cfg.poly_power, self.cfg.constant_tail_fraction)
         self.set_train_mode()
-        out = self.model(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3], with_aux=True)
-        losses = self.loss_fn(out.logits, out.first_logits, gt, dists[:, 0:1], dists[:, 1:2], dists[:, 2:3])
+        with self.autocast():
+            out = self.model(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3], with_aux=True)
+        # The loss in float32: its per-pixel weights and means lose too much in bfloat16.
+        losses = self.loss_fn(out.logits.float(), out.first_logits.float(), gt, dists[:, 0:1], dists[:, 1:2], dists[:, 2:3])
         self.optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
         self.optimizer.step()
@@ -324,6 +333,8 @@ class Trainer:
                     running, t0 = {}, time.time()
                 if self.step % self.cfg.checkpoint_every == 0:
                     self.save_state()
+                if self.cfg.snapshot_every and self.step % self.cfg.snapshot_every == 0 and self.ctx.is_main:
+                    save_checkpoint(self.out / f"step{self.step}.safetensors", self.deployable, self.metadata())
                 # The schedule's last step is validated too: the end of the annealing is usually the
                 # best model, and best.safetensors must be able to pick it.
                 if self.cfg.val_every and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
