@@ -39,3 +39,30 @@ def test_ablation_arm_differs_from_the_reference_only_in_its_switch(arm, switch)
     assert differing == set(switch)
     assert all(other[k] == v for k, v in switch.items())
     assert other["out_dir"] != reference["out_dir"]
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_extends_starts_from_the_parent_and_overrides_it(tmp_path):
+    _write(tmp_path / "base.yaml", "out_dir: runs/base\nsteps: 100\nlr: 0.01\nseed: 1\n")
+    (tmp_path / "sub").mkdir()
+    _write(tmp_path / "sub" / "mid.yaml", "extends: ../base.yaml\nlr: 0.005\n")
+    cfg = TrainConfig.from_yaml(_write(tmp_path / "sub" / "leaf.yaml", "extends: mid.yaml\nseed: 7\n"))
+    assert (cfg.out_dir, cfg.steps, cfg.lr, cfg.seed) == ("runs/base", 100, 0.005, 7)
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, "cycle"),
+    ({"a.yaml": "extends: missing.yaml\n"}, "not found"),
+    ({"a.yaml": "extends: [b.yaml, c.yaml]\n"}, "names one YAML file"),
+    ({"a.yaml": "extends: b.yaml\n", "b.yaml": "- a list\n"}, "mapping"),
+    ({"a.yaml": "extends: b.yaml\nsteps_typo: 3\n", "b.yaml": "steps: 3\n"}, "unknown training config keys"),
+])
+def test_bad_extends_chains_are_clear_errors(tmp_path, files, message):
+    for name, text in files.items():
+        _write(tmp_path / name, text)
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_yaml(tmp_path / "a.yaml")

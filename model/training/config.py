@@ -99,9 +99,30 @@ class TrainConfig:
 
     @staticmethod
     def from_yaml(path: str | Path, **overrides: Any) -> "TrainConfig":
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a training config is a mapping of keys to values")
+        """Read a YAML config; `extends: OTHER.yaml` (relative to this file) starts from OTHER's
+        keys, so that a campaign states only what it changes."""
+        data = read_yaml_chain(Path(path))
         data.update({k: v for k, v in overrides.items() if v is not None})
         return TrainConfig.from_dict(data)
+
+
+def read_yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The keys of `path` over those of the file it extends, recursively."""
+    resolved = path.resolve()
+    if resolved in seen:
+        chain = " -> ".join(str(p) for p in (*seen, resolved))
+        raise ValueError(f"training configs extend each other in a cycle: {chain}")
+    if not path.is_file():
+        raise ValueError(f"training config not found: {path}")
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a training config is a mapping of keys to values")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ValueError(f"{path}: 'extends' names one YAML file, got {parent!r}")
+    base = read_yaml_chain(path.parent / parent, (*seen, resolved))
+    base.update(data)
+    return base
