@@ -50,3 +50,29 @@ def test_counts_cover_the_range_over_many_draws():
 def test_empty_mask_raises():
     with pytest.raises(ValueError):
         simulate_clicks(np.zeros((10, 10), bool), np.random.default_rng(0))
+
+
+def test_first_click_only_share_gives_the_anchor_alone_that_often():
+    gt = _disk(200, 260, 100, 130, 70)
+    cfg = ClickSimulationConfig(first_click_only_probability=0.5)
+    draws = [simulate_clicks(gt, np.random.default_rng(s), cfg) for s in range(200)]
+    alone = [d for d in draws if len(d) == 1]
+    assert 70 <= len(alone) <= 130
+    anchor = simulate_clicks(gt, np.random.default_rng(0))[0]
+    assert all(d[0] == anchor for d in draws)
+    assert max(len(d) for d in draws) >= 6
+    assert all(len(simulate_clicks(gt, np.random.default_rng(s), ClickSimulationConfig(first_click_only_probability=1.0))) == 1
+               for s in range(10))
+
+
+def test_first_click_only_off_leaves_the_papers_draws_unchanged():
+    gt = _disk()
+    for s in range(5):
+        assert simulate_clicks(gt, np.random.default_rng(s)) == \
+            simulate_clicks(gt, np.random.default_rng(s), ClickSimulationConfig(first_click_only_probability=0.0))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_first_click_only_probability_outside_0_1_is_refused(p):
+    with pytest.raises(ValueError, match="first_click_only_probability"):
+        ClickSimulationConfig(first_click_only_probability=p)

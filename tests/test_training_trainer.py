@@ -218,3 +218,15 @@ def test_snapshots_keep_every_nth_step(tmp_path):
     Trainer(_cfg(tmp_path, snapshot_every=3), _dataset()).fit(max_steps=7, progress=False)
     assert sorted(p.name for p in tmp_path.glob("step*.safetensors")) == ["step3.safetensors", "step6.safetensors"]
     assert read_metadata(tmp_path / "step6.safetensors").provenance["steps"] == 6
+
+
+def test_first_click_only_share_reaches_the_dataset(monkeypatch):
+    import model.training.sources as sources
+    from model.training.run import build_datasets
+
+    monkeypatch.setattr(sources, "build_source", lambda spec: EllipseSource())
+    cfg = _cfg("unused", first_click_only_probability=1.0, sources=[{"type": "ellipses"}])
+    dataset, _ = build_datasets(cfg)
+    assert all(int(dataset[i]["num_clicks"]) == 1 for i in range(4))
+    paper, _ = build_datasets(_cfg("unused", sources=[{"type": "ellipses"}]))
+    assert max(int(paper[i]["num_clicks"]) for i in range(4)) > 1

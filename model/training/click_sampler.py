@@ -5,6 +5,12 @@ from its boundary and P2 from each other; negatives lie in the background betwee
 N2 pixels from the object and at least N3 from each other. P1, P2, N1, N3 are drawn per
 call from the paper's sets. The first click is the object's most central point (largest
 distance to the boundary, the paper's E(p) = 1). Arrays are (H, W); clicks are (x=col, y=row).
+
+Not in the paper, off by default: `first_click_only_probability` gives that share of samples the
+first click alone. Under the paper's draw a sample has only its first click once in 110 (one
+positive of 1-10, no negative of 0-10), so the network rarely practises the product's and the
+benchmark's first step: one click, the whole object. Iterative training then adds the robot's
+corrections to such a sample, which is the benchmark's click sequence.
 """
 
 from __future__ import annotations
@@ -29,6 +35,12 @@ class ClickSimulationConfig:
     max_positive: int = 10
     min_negative: int = 0
     max_negative: int = 10
+    first_click_only_probability: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.first_click_only_probability <= 1.0:
+            raise ValueError("first_click_only_probability must lie in [0, 1], "
+                             f"got {self.first_click_only_probability}")
 
 
 def _pick_spaced(candidates: np.ndarray, count: int, min_gap: float, taken: list[tuple[int, int]],
@@ -57,6 +69,9 @@ def simulate_clicks(gt: np.ndarray, rng: np.random.Generator,
     if not gt.any():
         raise ValueError("cannot simulate clicks on an empty mask")
     anchor = first_click(gt)
+    # Drawn only when switched on, so that the paper's draws stay what they were.
+    if config.first_click_only_probability > 0 and rng.random() < config.first_click_only_probability:
+        return [anchor]
     p1 = int(rng.choice(config.p1_choices))
     p2 = int(rng.choice(config.p2_choices))
     n1 = int(rng.choice(config.n1_choices))

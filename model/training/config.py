@@ -43,6 +43,9 @@ class TrainConfig:
     poly_power: float = 0.9
     constant_tail_fraction: float = 0.1
     loss: str = "click"
+    #: Share of samples that get only their first click before iterative training adds the robot's
+    #: (`model/training/click_sampler.py`); 0, the paper, draws 1-10 positives and 0-10 negatives for all.
+    first_click_only_probability: float = 0.0
     iterative_probability: float = 0.7
     iterative_max_extra_clicks: int = 3
     iterative_threshold: float = 0.2

@@ -32,7 +32,8 @@ def build_datasets(cfg: TrainConfig):
     dataset = MixedObjectDataset(
         sources, weights, length=max(1, sum(len(s) for s in sources)), seed=cfg.seed,
         augment_cfg=AugmentConfig(crop_size=cfg.crop_size, short_side=cfg.resize_short_side,
-                                  scale_range=cfg.scale_range), click_cfg=ClickSimulationConfig(),
+                                  scale_range=cfg.scale_range),
+        click_cfg=ClickSimulationConfig(first_click_only_probability=cfg.first_click_only_probability),
     )
     return dataset, val_view
 
