@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .edge_refine import add_edge_refine_arguments, edge_refine_option
+
 
 def _parse_click(text: str):
     from .clicks import Click
@@ -36,6 +38,7 @@ def register(sub) -> None:
     p.add_argument("--zoom-in", action="store_true", help="second pass on a crop around the object (model/zoom_in.py)")
     p.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
                    help="pad the working image to 16k+1 pixels (default: as the checkpoint was trained)")
+    add_edge_refine_arguments(p)
     p.add_argument("--no-sis", action="store_true", help="skip the structural integrity strategy")
     p.set_defaults(func=run)
 
@@ -49,7 +52,7 @@ def run(args) -> int:
 
     rgb = load_image(args.image)
     predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
-                                          grid_align=args.grid_align)
+                                          grid_align=args.grid_align, edge_refine=edge_refine_option(args))
     pred = predictor.predict(rgb, args.click, sis=not args.no_sis)
     Image.fromarray(pred.mask_u8()).save(args.out)
     if args.overlay:

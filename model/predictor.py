@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
 from .config import preset
+from .edge_refine import EdgeRefineConfig, guided_filter
 from .errors import CheckpointError
 from .image_io import ImageSource, load_image
 from .prediction import Prediction
@@ -56,6 +57,7 @@ class Predictor:
         sis_connectivity: int = PAPER_CONNECTIVITY,
         zoom_in: bool | ZoomInConfig = False,
         grid_align: bool | None = None,
+        edge_refine: bool | EdgeRefineConfig = False,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -72,6 +74,10 @@ class Predictor:
         #: None: as the checkpoint was trained (a network trained on 16k crops has learned the
         #: misaligned grid, and aligning only at inference costs it accuracy).
         self.grid_align = bool(metadata.grid_align if grid_align is None else grid_align)
+        #: None (the paper) or the guided filter that pulls the probability onto colour edges at
+        #: the working resolution (`model/edge_refine.py`).
+        self.edge_refine: EdgeRefineConfig | None = (edge_refine if isinstance(edge_refine, EdgeRefineConfig)
+                                                     else EdgeRefineConfig() if edge_refine else None)
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -131,7 +137,9 @@ class Predictor:
     @property
     def metadata(self) -> dict[str, Any]:
         zoom_in = dataclasses.asdict(self.zoom_in) if self.zoom_in is not None else False
-        return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align}
+        edge_refine = dataclasses.asdict(self.edge_refine) if self.edge_refine is not None else False
+        return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align,
+                "edge_refine": edge_refine}
 
     # ----------------------------------------------------------------- inference
     def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
@@ -198,4 +206,8 @@ class Predictor:
             out = self.network(image, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
             logits = out.logits[0, 0, : frame.work_height, : frame.work_width]
             prob = torch.sigmoid(logits).float().cpu().numpy()
+        if self.edge_refine is not None:
+            # At the working size, so that the radius means the same share of any image and the
+            # cost stays that of a 512-pixel image however large the photo.
+            prob = guided_filter(work, prob, self.edge_refine)
         return frame.probability_to_original(prob).astype(np.float32, copy=False)

@@ -36,3 +36,16 @@ def test_bad_click_gives_error_exit(tmp_path, capsys):
     rc = main(["predict", str(tmp_path / "in.png"), "--click", "50,5", "--out", str(tmp_path / "o.png"),
                "--checkpoint", str(tmp_path / "m.safetensors")])
     assert rc == 2 and "outside" in capsys.readouterr().err
+
+
+def test_edge_refine_flags_run_and_bad_ones_are_an_error(tmp_path, capsys):
+    img = np.random.default_rng(1).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    _tiny_checkpoint(tmp_path / "m.safetensors")
+    common = ["predict", str(tmp_path / "in.png"), "--click", "30,20", "--checkpoint", str(tmp_path / "m.safetensors")]
+    assert main(common + ["--out", str(tmp_path / "plain.png"), "--no-sis"]) == 0
+    assert main(common + ["--out", str(tmp_path / "edge.png"), "--no-sis", "--edge-refine", "--edge-refine-radius", "3"]) == 0
+    assert np.asarray(Image.open(tmp_path / "edge.png")).shape == (40, 60)
+    capsys.readouterr()
+    rc = main(common + ["--out", str(tmp_path / "bad.png"), "--edge-refine", "--edge-refine-radius", "0"])
+    assert rc == 2 and "radius" in capsys.readouterr().err

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ..edge_refine import add_edge_refine_arguments, edge_refine_option
+
 
 def register(sub) -> None:
     p = sub.add_parser("evaluate", help="robot-user NoC evaluation on a benchmark dataset")
@@ -20,6 +22,7 @@ def register(sub) -> None:
                         "default: as the checkpoint was trained")
     p.add_argument("--zoom-in", action="store_true",
                    help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
+    add_edge_refine_arguments(p)
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--early-stop", action="store_true",
                    help="stop a sample at IoU 0.90 (same NoC; later mIoU values carried forward)")
@@ -40,6 +43,7 @@ def register(sub) -> None:
     b.add_argument("--clicks", type=int, default=10)
     b.add_argument("--runs", type=int, default=3)
     b.add_argument("--zoom-in", action="store_true", help="time the two-pass zoom-in predictor")
+    add_edge_refine_arguments(b)
     b.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
                    help="pad to 16k+1 pixels (default: as the checkpoint was trained)")
     b.add_argument("--json", required=True)
@@ -70,7 +74,7 @@ def run_evaluate(args) -> int:
 
         predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side,
                                               sis_connectivity=args.sis_connectivity, zoom_in=args.zoom_in,
-                                              grid_align=args.grid_align)
+                                              grid_align=args.grid_align, edge_refine=edge_refine_option(args))
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
     from ..checkpoint import file_digest
@@ -83,6 +87,9 @@ def run_evaluate(args) -> int:
     if getattr(predictor, "zoom_in", None) is not None:
         # Only when on, so that journals written before the option still resume.
         identity["zoom_in"] = predictor.metadata["zoom_in"]
+    if getattr(predictor, "edge_refine", None) is not None:
+        # Only when on, so that journals written before the option still resume.
+        identity["edge_refine"] = predictor.metadata["edge_refine"]
     if getattr(predictor, "grid_align", False):
         # Only when on, so that journals written before the option still resume.
         identity["grid_align"] = True
@@ -113,7 +120,7 @@ def run_benchmark_cmd(args) -> int:
     from .benchmark import run_benchmark
 
     predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
-                                          grid_align=args.grid_align)
+                                          grid_align=args.grid_align, edge_refine=edge_refine_option(args))
     result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)

@@ -1,0 +1,91 @@
+"""Edge-aware refinement of the probability map: a colour guided filter (He et al., ECCV 2010).
+
+Not in the paper, off by default. After enough clicks the remaining error of our light network
+sits within a few pixels of the object's boundary (on GrabCut after 20 clicks, 96-100 % of the
+wrong pixels lie within 10 px of it): the decoder works at stride 4 and its upsampled
+probability is smooth where the image has a sharp edge. The guided filter fits, in every
+radius-r window, the probability as a linear function of the RGB colour, q = a . I + b, so the
+0.5 crossing moves onto the colour edge nearby, while inside flat regions q stays p.
+`eps` (colour variance units, image in [0, 1]) sets how strong an edge must be to pull it.
+
+Arrays: image (H, W, 3) uint8, probability (H, W) float32 in [0, 1], both at the original
+image's size; the result has the probability's shape and is clipped to [0, 1].
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EdgeRefineConfig:
+    """radius: window half-size in original-image pixels; eps: regularisation (larger: smoother)."""
+
+    radius: int = 4
+    eps: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.radius < 1:
+            raise ValueError(f"edge refinement radius must be at least 1, got {self.radius}")
+        if not self.eps > 0:
+            raise ValueError(f"edge refinement eps must be positive, got {self.eps}")
+
+
+def _box(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over the (2r+1)^2 window, reflected at the borders; x is (H, W) or (H, W, C)."""
+    return cv2.blur(x, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
+
+
+def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefineConfig = EdgeRefineConfig()) -> np.ndarray:
+    """(H, W) float32: `probability` filtered with the colour image as the guide."""
+    if image.shape[:2] != probability.shape:
+        raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
+    r, eps = config.radius, config.eps
+    guide = image.astype(np.float32) / 255.0
+    p = probability.astype(np.float32)
+    mean_i = _box(guide, r)                                        # (H, W, 3)
+    mean_p = _box(p, r)                                            # (H, W)
+    cov_ip = _box(guide * p[..., None], r) - mean_i * mean_p[..., None]
+    # The 3x3 colour covariance of each window, as its six distinct entries.
+    rr, gg, bb = (_box(guide[..., c] * guide[..., c], r) - mean_i[..., c] ** 2 + eps for c in range(3))
+    rg = _box(guide[..., 0] * guide[..., 1], r) - mean_i[..., 0] * mean_i[..., 1]
+    rb = _box(guide[..., 0] * guide[..., 2], r) - mean_i[..., 0] * mean_i[..., 2]
+    gb = _box(guide[..., 1] * guide[..., 2], r) - mean_i[..., 1] * mean_i[..., 2]
+    # a = Sigma^-1 cov_ip by the adjugate: a closed form is far cheaper than a batched solve.
+    inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+    inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+    cr, cg, cb = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    a = np.stack([inv_rr * cr + inv_rg * cg + inv_rb * cb,
+                  inv_rg * cr + inv_gg * cg + inv_gb * cb,
+                  inv_rb * cr + inv_gb * cg + inv_bb * cb], axis=-1) / det[..., None]
+    b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
+    q = np.einsum("hwc,hwc->hw", _box(a, r), guide) + _box(b, r)
+    return np.clip(q, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def add_edge_refine_arguments(parser: argparse.ArgumentParser) -> None:
+    """--edge-refine [--edge-refine-radius R] [--edge-refine-eps E], for every CLI that predicts."""
+    default = EdgeRefineConfig()
+    parser.add_argument("--edge-refine", action="store_true",
+                        help="guided filter on the probability (not in the paper; model/edge_refine.py)")
+    parser.add_argument("--edge-refine-radius", type=int, default=default.radius,
+                        help=f"its window radius in working pixels (default {default.radius})")
+    parser.add_argument("--edge-refine-eps", type=float, default=default.eps,
+                        help=f"its regularisation (default {default.eps})")
+
+
+def edge_refine_option(args: argparse.Namespace) -> "EdgeRefineConfig | bool":
+    """The Predictor's edge_refine argument from those flags (False when off)."""
+    if not args.edge_refine:
+        return False
+    try:
+        return EdgeRefineConfig(radius=args.edge_refine_radius, eps=args.edge_refine_eps)
+    except ValueError as exc:
+        from .errors import FcanetInputError
+
+        raise FcanetInputError(str(exc)) from None
