@@ -230,3 +230,17 @@ def test_first_click_only_share_reaches_the_dataset(monkeypatch):
     assert all(int(dataset[i]["num_clicks"]) == 1 for i in range(4))
     paper, _ = build_datasets(_cfg("unused", sources=[{"type": "ellipses"}]))
     assert max(int(paper[i]["num_clicks"]) for i in range(4)) > 1
+
+
+def test_holdout_seed_fixes_the_held_out_images_across_run_seeds(monkeypatch):
+    import model.training.sources as sources
+    from model.training.run import build_datasets
+
+    monkeypatch.setattr(sources, "build_source", lambda spec: EllipseSource(count=40))
+
+    def held_out(**kw):
+        _, view = build_datasets(_cfg("unused", sources=[{"type": "ellipses"}], holdout_fraction=0.25, **kw))
+        return sorted(view.indices)
+
+    assert held_out(seed=1, holdout_seed=7) == held_out(seed=2, holdout_seed=7)
+    assert held_out(seed=1) != held_out(seed=2)

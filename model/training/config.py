@@ -28,6 +28,9 @@ class TrainConfig:
     sources: list[dict[str, Any]] = field(default_factory=list)
     holdout_fraction: float = 0.05
     holdout_source: int = 0
+    #: Seed of the held-out split; None uses `seed`, as campaigns 1-13 did, so each of them held out
+    #: other images (and trained on its predecessors' held-out ones). Fix it for comparable figures.
+    holdout_seed: int | None = None
     crop_size: int = 320
     #: Crops of 16k + 1 pixels, recorded in the checkpoint so that inference pads its working
     #: image to 16k + 1 too (`model/preprocess.py` grid_padding). Needs such a crop_size.

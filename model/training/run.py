@@ -26,7 +26,8 @@ def build_datasets(cfg: TrainConfig):
         weight = float(spec.pop("weight", 1.0))
         source = build_source(spec)
         if i == cfg.holdout_source and cfg.holdout_fraction > 0:
-            source, val_view = split_holdout(source, cfg.holdout_fraction, cfg.seed)
+            source, val_view = split_holdout(
+                source, cfg.holdout_fraction, cfg.seed if cfg.holdout_seed is None else cfg.holdout_seed)
         sources.append(source)
         weights.append(weight)
     dataset = MixedObjectDataset(
