@@ -57,7 +57,7 @@ class Predictor:
         sis_connectivity: int = PAPER_CONNECTIVITY,
         zoom_in: bool | ZoomInConfig = False,
         grid_align: bool | None = None,
-        edge_refine: bool | EdgeRefineConfig = False,
+        edge_refine: bool | EdgeRefineConfig = True,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -74,8 +74,8 @@ class Predictor:
         #: None: as the checkpoint was trained (a network trained on 16k crops has learned the
         #: misaligned grid, and aligning only at inference costs it accuracy).
         self.grid_align = bool(metadata.grid_align if grid_align is None else grid_align)
-        #: None (the paper) or the guided filter that pulls the probability onto colour edges at
-        #: the working resolution (`model/edge_refine.py`).
+        #: The guided filter that pulls the probability onto colour edges at the working
+        #: resolution (`model/edge_refine.py`; on by default), or None: the paper's output.
         self.edge_refine: EdgeRefineConfig | None = (edge_refine if isinstance(edge_refine, EdgeRefineConfig)
                                                      else EdgeRefineConfig() if edge_refine else None)
         network = network.eval()

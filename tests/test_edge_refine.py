@@ -61,10 +61,12 @@ def test_sizes_must_match():
         guided_filter(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 12), np.float32))
 
 
-def test_predictor_applies_it_only_when_asked():
+def test_predictor_refines_by_default_and_not_when_told_otherwise():
     image, _ = _step_scene(64, 96, 48)
     plain = Predictor.for_tests(seed=3)
+    plain.edge_refine = None
     refined = Predictor.for_tests(seed=3)
+    assert refined.edge_refine == EdgeRefineConfig()
     refined.edge_refine = EdgeRefineConfig(radius=4)
     clicks = [Click(70, 30)]
     p_plain = plain.predict(image, clicks, sis=False).probability
@@ -75,11 +77,12 @@ def test_predictor_applies_it_only_when_asked():
     assert refined.metadata["edge_refine"] == {"radius": 4, "eps": 1e-3}
 
 
-def test_predictor_takes_true_for_the_default_settings():
+@pytest.mark.parametrize("argument, expected", [(True, EdgeRefineConfig()), (False, None),
+                                                 (EdgeRefineConfig(radius=5), EdgeRefineConfig(radius=5))])
+def test_predictor_edge_refine_argument(argument, expected):
     from model.checkpoint import CheckpointMetadata
     from model.config import preset
     from model.network.fcanet import FCANet
 
     meta = CheckpointMetadata(network=preset("tiny"), version="t", short_side=64)
-    predictor = Predictor(FCANet(preset("tiny")).eval(), meta, edge_refine=True)
-    assert predictor.edge_refine == EdgeRefineConfig()
+    assert Predictor(FCANet(preset("tiny")).eval(), meta, edge_refine=argument).edge_refine == expected

@@ -43,8 +43,8 @@ def test_edge_refine_flags_run_and_bad_ones_are_an_error(tmp_path, capsys):
     Image.fromarray(img).save(tmp_path / "in.png")
     _tiny_checkpoint(tmp_path / "m.safetensors")
     common = ["predict", str(tmp_path / "in.png"), "--click", "30,20", "--checkpoint", str(tmp_path / "m.safetensors")]
-    assert main(common + ["--out", str(tmp_path / "plain.png"), "--no-sis"]) == 0
-    assert main(common + ["--out", str(tmp_path / "edge.png"), "--no-sis", "--edge-refine", "--edge-refine-radius", "3"]) == 0
+    assert main(common + ["--out", str(tmp_path / "plain.png"), "--no-sis", "--no-edge-refine"]) == 0
+    assert main(common + ["--out", str(tmp_path / "edge.png"), "--no-sis", "--edge-refine-radius", "3"]) == 0
     assert np.asarray(Image.open(tmp_path / "edge.png")).shape == (40, 60)
     capsys.readouterr()
     rc = main(common + ["--out", str(tmp_path / "bad.png"), "--edge-refine", "--edge-refine-radius", "0"])

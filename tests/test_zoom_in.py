@@ -71,10 +71,11 @@ class BrightIsObject(torch.nn.Module):
 
 
 def bright_square_predictor(zoom_in):
-    """zoom_in: False, or True for zooming in from the first click on."""
+    """zoom_in: False, or True for zooming in from the first click on. Without edge refinement,
+    which would sharpen the coarse pass on its own and hide what zooming in adds."""
     zoom_in = ZoomInConfig(skip_clicks=0) if zoom_in is True else zoom_in
     metadata = CheckpointMetadata(network=preset("tiny"), version="bright", short_side=64)
-    return Predictor(BrightIsObject(), metadata, zoom_in=zoom_in, optimise=False)
+    return Predictor(BrightIsObject(), metadata, zoom_in=zoom_in, optimise=False, edge_refine=False)
 
 
 def test_zoom_in_sharpens_a_small_object_and_the_paper_default_makes_one_pass():
