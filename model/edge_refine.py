@@ -9,8 +9,9 @@ radius-r window, the probability as a linear function of the RGB colour, q = a .
 0.5 crossing moves onto the colour edge nearby, while inside flat regions q stays p.
 `eps` (colour variance units, image in [0, 1]) sets how strong an edge must be to pull it.
 
-Arrays: image (H, W, 3) uint8, probability (H, W) float32 in [0, 1], both at the original
-image's size; the result has the probability's shape and is clipped to [0, 1].
+Arrays: image (H, W, 3) uint8, probability (H, W) float32 in [0, 1], both of one size (the
+Predictor passes the working image, 512-pixel short side, so the radius is in working pixels);
+the result has the probability's shape and is clipped to [0, 1].
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class EdgeRefineConfig:
-    """radius: window half-size in original-image pixels; eps: regularisation (larger: smoother)."""
+    """radius: window half-size in pixels of the arrays filtered (working pixels in the Predictor);
+    eps: regularisation (larger: smoother)."""
 
     #: Chosen on training images (`scripts/tune_edge_refine.py`, every 16th COCO_MVal object):
     #: radius 8 / 16 / 24 / 32 gave NoC@85 7.42 / 6.92 / 7.78 / 8.54 against 8.26 without.
