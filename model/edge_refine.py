@@ -16,7 +16,6 @@ the result has the probability's shape and is clipped to [0, 1].
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import cv2
@@ -28,7 +27,7 @@ class EdgeRefineConfig:
     """radius: window half-size in pixels of the arrays filtered (working pixels in the Predictor);
     eps: regularisation (larger: smoother)."""
 
-    #: Chosen on training images (`scripts/tune_edge_refine.py`, every 16th COCO_MVal object):
+    #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object):
     #: radius 8 / 16 / 24 / 32 gave NoC@85 7.42 / 6.92 / 7.78 / 8.54 against 8.26 without.
     radius: int = 16
     eps: float = 1e-3
@@ -71,28 +70,3 @@ def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefine
     b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
     q = np.einsum("hwc,hwc->hw", _box(a, r), guide) + _box(b, r)
     return np.clip(q, 0.0, 1.0).astype(np.float32, copy=False)
-
-
-def add_edge_refine_arguments(parser: argparse.ArgumentParser) -> None:
-    """--edge-refine/--no-edge-refine [--edge-refine-radius R] [--edge-refine-eps E], for every CLI
-    that predicts."""
-    default = EdgeRefineConfig()
-    parser.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=True,
-                        help="guided filter on the probability (on by default; not in the paper: "
-                             "--no-edge-refine gives the paper's output; model/edge_refine.py)")
-    parser.add_argument("--edge-refine-radius", type=int, default=default.radius,
-                        help=f"its window radius in working pixels (default {default.radius})")
-    parser.add_argument("--edge-refine-eps", type=float, default=default.eps,
-                        help=f"its regularisation (default {default.eps})")
-
-
-def edge_refine_option(args: argparse.Namespace) -> "EdgeRefineConfig | bool":
-    """The Predictor's edge_refine argument from those flags (False when off)."""
-    if not args.edge_refine:
-        return False
-    try:
-        return EdgeRefineConfig(radius=args.edge_refine_radius, eps=args.edge_refine_eps)
-    except ValueError as exc:
-        from .errors import FcanetInputError
-
-        raise FcanetInputError(str(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .edge_refine import add_edge_refine_arguments, edge_refine_option
+from .predictor_flags import add_predictor_arguments, predictor_from_args
 
 
 def _parse_click(text: str):
@@ -34,11 +34,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, help="output mask PNG (0 background, 255 object)")
     p.add_argument("--overlay", help="also write the image with the mask and clicks drawn on it")
     p.add_argument("--checkpoint", help="checkpoint (.safetensors, or the authors' .pth); default: bundled")
-    p.add_argument("--short-side", type=int, default=None, help="working resolution (default: the checkpoint's, 512)")
-    p.add_argument("--zoom-in", action="store_true", help="second pass on a crop around the object (model/zoom_in.py)")
-    p.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
-                   help="pad the working image to 16k+1 pixels (default: as the checkpoint was trained)")
-    add_edge_refine_arguments(p)
+    add_predictor_arguments(p)
     p.add_argument("--no-sis", action="store_true", help="skip the structural integrity strategy")
     p.set_defaults(func=run)
 
@@ -48,11 +44,9 @@ def run(args) -> int:
 
     from .image_io import load_image
     from .overlay import draw_overlay
-    from .predictor import Predictor
 
     rgb = load_image(args.image)
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
-                                          grid_align=args.grid_align, edge_refine=edge_refine_option(args))
+    predictor = predictor_from_args(args)
     pred = predictor.predict(rgb, args.click, sis=not args.no_sis)
     Image.fromarray(pred.mask_u8()).save(args.out)
     if args.overlay:

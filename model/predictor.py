@@ -23,6 +23,7 @@ from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
 from .config import preset
 from .edge_refine import EdgeRefineConfig, guided_filter
+from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .errors import CheckpointError
 from .image_io import ImageSource, load_image
 from .prediction import Prediction
@@ -58,6 +59,7 @@ class Predictor:
         zoom_in: bool | ZoomInConfig = False,
         grid_align: bool | None = None,
         edge_refine: bool | EdgeRefineConfig = True,
+        graphcut_refine: bool | GraphCutRefineConfig = False,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -78,6 +80,11 @@ class Predictor:
         #: resolution (`model/edge_refine.py`; on by default), or None: the paper's output.
         self.edge_refine: EdgeRefineConfig | None = (edge_refine if isinstance(edge_refine, EdgeRefineConfig)
                                                      else EdgeRefineConfig() if edge_refine else None)
+        #: GrabCut seeded by the network's mask, blended in around the object
+        #: (`model/graphcut_refine.py`; off by default), or None.
+        self.graphcut_refine: GraphCutRefineConfig | None = (
+            graphcut_refine if isinstance(graphcut_refine, GraphCutRefineConfig)
+            else GraphCutRefineConfig() if graphcut_refine else None)
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -138,8 +145,9 @@ class Predictor:
     def metadata(self) -> dict[str, Any]:
         zoom_in = dataclasses.asdict(self.zoom_in) if self.zoom_in is not None else False
         edge_refine = dataclasses.asdict(self.edge_refine) if self.edge_refine is not None else False
+        graphcut = dataclasses.asdict(self.graphcut_refine) if self.graphcut_refine is not None else False
         return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align,
-                "edge_refine": edge_refine}
+                "edge_refine": edge_refine, "graphcut_refine": graphcut}
 
     # ----------------------------------------------------------------- inference
     def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
@@ -187,7 +195,8 @@ class Predictor:
         height, width = rgb.shape[:2]
         frame = WorkingFrame.for_short_side(height, width, short_side)
         work = frame.resize_image(rgb)
-        maps = click_map_tensors([frame.to_work(c) for c in clicks], frame.work_height, frame.work_width)
+        work_clicks = [frame.to_work(c) for c in clicks]
+        maps = click_map_tensors(work_clicks, frame.work_height, frame.work_width)
         if not work.flags.writeable or not work.flags.c_contiguous:
             # A caller's read-only array (or a view) at the working size: torch needs its own copy.
             work = np.array(work, order="C")
@@ -210,4 +219,6 @@ class Predictor:
             # At the working size, so that the radius means the same share of any image and the
             # cost stays that of a 512-pixel image however large the photo.
             prob = guided_filter(work, prob, self.edge_refine)
+        if self.graphcut_refine is not None:
+            prob = graphcut_refine(work, prob, work_clicks, self.graphcut_refine)
         return frame.probability_to_original(prob).astype(np.float32, copy=False)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
-
-from ..edge_refine import add_edge_refine_arguments, edge_refine_option
+from ..predictor_flags import add_predictor_arguments, options_identity, predictor_from_args
 
 
 def register(sub) -> None:
@@ -16,13 +14,7 @@ def register(sub) -> None:
     p.add_argument("--max-clicks", type=int, default=20)
     p.add_argument("--no-sis", action="store_true")
     p.add_argument("--sis-connectivity", type=int, choices=[4, 8], default=8)
-    p.add_argument("--short-side", type=int)
-    p.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
-                   help="pad the working image to 16k+1 pixels (model/preprocess.py grid_padding); "
-                        "default: as the checkpoint was trained")
-    p.add_argument("--zoom-in", action="store_true",
-                   help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
-    add_edge_refine_arguments(p)
+    add_predictor_arguments(p)
     p.add_argument("--limit", type=int, help="only the first N samples")
     p.add_argument("--early-stop", action="store_true",
                    help="stop a sample at IoU 0.90 (same NoC; later mIoU values carried forward)")
@@ -39,13 +31,9 @@ def register(sub) -> None:
 
     b = sub.add_parser("benchmark", help="per-click latency and memory of the predictor")
     b.add_argument("--checkpoint")
-    b.add_argument("--short-side", type=int, default=512)
     b.add_argument("--clicks", type=int, default=10)
     b.add_argument("--runs", type=int, default=3)
-    b.add_argument("--zoom-in", action="store_true", help="time the two-pass zoom-in predictor")
-    add_edge_refine_arguments(b)
-    b.add_argument("--grid-align", action=argparse.BooleanOptionalAction, default=None,
-                   help="pad to 16k+1 pixels (default: as the checkpoint was trained)")
+    add_predictor_arguments(b)
     b.add_argument("--json", required=True)
     b.set_defaults(func=run_benchmark_cmd)
 
@@ -70,11 +58,9 @@ def run_evaluate(args) -> int:
 
         predictor, checkpoint = GrabCutPredictor(), None
     else:
-        from ..predictor import Predictor, default_checkpoint_path
+        from ..predictor import default_checkpoint_path
 
-        predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side,
-                                              sis_connectivity=args.sis_connectivity, zoom_in=args.zoom_in,
-                                              grid_align=args.grid_align, edge_refine=edge_refine_option(args))
+        predictor = predictor_from_args(args, sis_connectivity=args.sis_connectivity)
         checkpoint = str(args.checkpoint or default_checkpoint_path())
     sis = not args.no_sis
     from ..checkpoint import file_digest
@@ -84,15 +70,7 @@ def run_evaluate(args) -> int:
                 "method": args.method, "checkpoint_sha256": file_digest(checkpoint), "sis": sis,
                 "sis_connectivity": args.sis_connectivity, "max_clicks": args.max_clicks,
                 "short_side": args.short_side, "early_stop": bool(args.early_stop)}
-    if getattr(predictor, "zoom_in", None) is not None:
-        # Only when on, so that journals written before the option still resume.
-        identity["zoom_in"] = predictor.metadata["zoom_in"]
-    if getattr(predictor, "edge_refine", None) is not None:
-        # Only when on, so that journals written before the option still resume.
-        identity["edge_refine"] = predictor.metadata["edge_refine"]
-    if getattr(predictor, "grid_align", False):
-        # Only when on, so that journals written before the option still resume.
-        identity["grid_align"] = True
+    identity.update(options_identity(predictor))
     journal = EvaluationJournal(Path(args.out) / "progress.jsonl", identity, resume=args.resume)
     result = evaluate_samples(predictor, samples, max_clicks=args.max_clicks, sis=sis,
                               early_stop=args.early_stop, desc=f"{args.method} on {args.dataset}", journal=journal)
@@ -116,11 +94,9 @@ def run_plot(args) -> int:
 def run_benchmark_cmd(args) -> int:
     import json
 
-    from ..predictor import Predictor
     from .benchmark import run_benchmark
 
-    predictor = Predictor.from_checkpoint(args.checkpoint, short_side=args.short_side, zoom_in=args.zoom_in,
-                                          grid_align=args.grid_align, edge_refine=edge_refine_option(args))
+    predictor = predictor_from_args(args)
     result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
     with open(args.json, "w", encoding="utf-8") as fh:
         json.dump(result, fh, indent=2)

@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from model import Click, Predictor
+from model.graphcut_refine import GraphCutRefineConfig, graphcut_refine, refine_region
+
+
+def _scene(rng, height=80, width=100):
+    """Noisy grey background with a noisy red rectangle (rows 20-59, columns 25-74) as the object."""
+    image = np.clip(rng.normal(90, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+    obj = np.zeros((height, width), bool)
+    obj[20:60, 25:75] = True
+    image[obj] = np.clip(rng.normal((200, 40, 40), 12, (obj.sum(), 3)), 0, 255).astype(np.uint8)
+    return image, obj
+
+
+def _iou(a, b):
+    return (a & b).sum() / (a | b).sum()
+
+
+def test_an_under_segmented_blob_grows_to_the_coloured_object():
+    image, obj = _scene(np.random.default_rng(0))
+    prob = np.full(obj.shape, 0.1, np.float32)
+    prob[30:50, 40:60] = 0.9  # the network's blob around the click: the middle of the object only
+    clicks = [Click(50, 40)]
+    before = _iou(prob >= 0.5, obj)
+    refined = graphcut_refine(image, prob, clicks, GraphCutRefineConfig(margin=1.0, weight=0.5))
+    assert before < 0.25 and _iou(refined >= 0.5, obj) > 0.95
+    assert refined.shape == prob.shape and refined.dtype == np.float32
+
+
+def test_outside_the_region_the_probability_is_untouched():
+    image, obj = _scene(np.random.default_rng(1))
+    prob = np.full(obj.shape, 0.1, np.float32)
+    prob[30:50, 40:60] = 0.9
+    x0, y0, x1, y1 = refine_region(prob >= 0.5, [Click(50, 40)], 0.25)
+    assert (x0, y0, x1, y1) == (35, 25, 65, 55)  # 20 x 20 box widened by 5 on each side
+    refined = graphcut_refine(image, prob, [Click(50, 40)], GraphCutRefineConfig(margin=0.25))
+    outside = np.ones(obj.shape, bool)
+    outside[y0:y1, x0:x1] = False
+    np.testing.assert_array_equal(refined[outside], prob[outside])
+
+
+def test_a_weight_below_one_half_leaves_confident_network_pixels_alone():
+    image, obj = _scene(np.random.default_rng(2))
+    prob = np.where(obj, 0.9, 0.05).astype(np.float32)
+    prob[5:15, 5:15] = 0.99  # a confident false positive in the background's colour
+    clicks = [Click(50, 40)]
+    kept = graphcut_refine(image, prob, clicks, GraphCutRefineConfig(margin=0.2, weight=0.3))
+    decided = graphcut_refine(image, prob, clicks, GraphCutRefineConfig(margin=0.2, weight=0.5))
+    assert (kept[5:15, 5:15] >= 0.5).all()
+    assert (decided[5:15, 5:15] < 0.5).mean() > 0.9
+
+
+def test_click_disks_are_sure_labels():
+    image, obj = _scene(np.random.default_rng(3))
+    prob = np.where(obj, 0.9, 0.1).astype(np.float32)
+    # A negative click inside the red object: its disk must come out background whatever the colours say.
+    refined = graphcut_refine(image, prob, [Click(50, 40), Click(30, 25, False)],
+                              GraphCutRefineConfig(disk_radius=3, weight=0.5))
+    assert refined[25, 30] < 0.5 and refined[40, 50] >= 0.5
+
+
+def test_nothing_to_refine_returns_the_input():
+    image, _ = _scene(np.random.default_rng(4))
+    empty = np.zeros(image.shape[:2], np.float32)
+    assert graphcut_refine(image, empty, [Click(50, 40)]) is empty
+    full = np.ones(image.shape[:2], np.float32)  # the region is the whole image: no background to model
+    assert graphcut_refine(image, full, [Click(50, 40)]) is full
+
+
+@pytest.mark.parametrize("kwargs, message", [({"iterations": 0}, "iteration"), ({"max_side": 8}, "max_side"),
+                                             ({"margin": -0.1}, "margin"), ({"disk_radius": -1}, "disk_radius"),
+                                             ({"weight": 0.0}, "weight"), ({"weight": 1.5}, "weight")])
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GraphCutRefineConfig(**kwargs)
+
+
+def test_sizes_must_match():
+    with pytest.raises(ValueError, match="differ in size"):
+        graphcut_refine(np.zeros((10, 10, 3), np.uint8), np.zeros((10, 11), np.float32), [Click(1, 1)])
+
+
+def test_the_predictor_runs_it_when_asked_and_says_so():
+    image, _ = _scene(np.random.default_rng(5))
+    plain = Predictor.for_tests()
+    assert plain.graphcut_refine is None and plain.metadata["graphcut_refine"] is False
+    refined = Predictor(plain.network, plain.metadata_obj, graphcut_refine=GraphCutRefineConfig(weight=0.4),
+                        optimise=False)
+    assert refined.metadata["graphcut_refine"]["weight"] == 0.4
+    pred = refined.predict(image, [Click(50, 40)])
+    assert pred.mask.shape == image.shape[:2] and pred.mask[40, 50]
