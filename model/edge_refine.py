@@ -16,6 +16,9 @@ the result has the probability's shape and is clipped to [0, 1].
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -44,29 +47,83 @@ def _box(x: np.ndarray, radius: int) -> np.ndarray:
     return cv2.blur(x, (2 * radius + 1, 2 * radius + 1), borderType=cv2.BORDER_REFLECT)
 
 
-def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefineConfig = EdgeRefineConfig()) -> np.ndarray:
-    """(H, W) float32: `probability` filtered with the colour image as the guide."""
+@dataclass(frozen=True)
+class GuideStatistics:
+    """What the guided filter needs from the image alone, for one (image, radius, eps).
+
+    guide: (H, W, 3) float32 in [0, 1]; mean: (H, W, 3) window colour means; inverse: (H, W, 6)
+    the entries rr, rg, rb, gg, gb, bb of each window's inverse regularised colour covariance.
+    About nine of the filter's fourteen box filters go here; they do not change between the
+    clicks on one image, so the Predictor keeps them (`GuideCache`).
+    """
+
+    guide: np.ndarray
+    mean: np.ndarray
+    inverse: np.ndarray
+
+    @staticmethod
+    def of(image: np.ndarray, config: EdgeRefineConfig) -> "GuideStatistics":
+        r, eps = config.radius, config.eps
+        guide = image.astype(np.float32) / 255.0
+        mean_i = _box(guide, r)                                        # (H, W, 3)
+        # The 3x3 colour covariance of each window, as its six distinct entries.
+        rr, gg, bb = (_box(guide[..., c] * guide[..., c], r) - mean_i[..., c] ** 2 + eps for c in range(3))
+        rg = _box(guide[..., 0] * guide[..., 1], r) - mean_i[..., 0] * mean_i[..., 1]
+        rb = _box(guide[..., 0] * guide[..., 2], r) - mean_i[..., 0] * mean_i[..., 2]
+        gb = _box(guide[..., 1] * guide[..., 2], r) - mean_i[..., 1] * mean_i[..., 2]
+        # Sigma^-1 by the adjugate: a closed form is far cheaper than a batched solve.
+        inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
+        inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
+        det = rr * inv_rr + rg * inv_rg + rb * inv_rb
+        inverse = np.stack([inv_rr, inv_rg, inv_rb, inv_gg, inv_gb, inv_bb], axis=-1) / det[..., None]
+        return GuideStatistics(guide, mean_i, inverse)
+
+
+class GuideCache:
+    """The last few images' GuideStatistics, keyed by a digest of the image's bytes; thread-safe.
+
+    A user clicks many times on one image: the first click pays for the statistics, the later
+    ones only for the probability's terms. Each entry holds about 50 bytes a working pixel
+    (20 MB for 512 x 768).
+    """
+
+    def __init__(self, size: int = 2):
+        self.size = size
+        self._entries: "OrderedDict[tuple, GuideStatistics]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, image: np.ndarray, config: EdgeRefineConfig) -> GuideStatistics:
+        image = np.ascontiguousarray(image)
+        key = (hashlib.blake2b(image.data, digest_size=16).digest(), image.shape, config.radius, config.eps)
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        stats = GuideStatistics.of(image, config)
+        with self._lock:
+            self._entries[key] = stats
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return stats
+
+
+def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefineConfig = EdgeRefineConfig(),
+                  cache: GuideCache | None = None) -> np.ndarray:
+    """(H, W) float32: `probability` filtered with the colour image as the guide; `cache` keeps
+    the image's own terms across calls."""
     if image.shape[:2] != probability.shape:
         raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
-    r, eps = config.radius, config.eps
-    guide = image.astype(np.float32) / 255.0
+    stats = cache.get(image, config) if cache is not None else GuideStatistics.of(image, config)
+    r = config.radius
+    guide, mean_i, inv = stats.guide, stats.mean, stats.inverse
     p = probability.astype(np.float32)
-    mean_i = _box(guide, r)                                        # (H, W, 3)
     mean_p = _box(p, r)                                            # (H, W)
     cov_ip = _box(guide * p[..., None], r) - mean_i * mean_p[..., None]
-    # The 3x3 colour covariance of each window, as its six distinct entries.
-    rr, gg, bb = (_box(guide[..., c] * guide[..., c], r) - mean_i[..., c] ** 2 + eps for c in range(3))
-    rg = _box(guide[..., 0] * guide[..., 1], r) - mean_i[..., 0] * mean_i[..., 1]
-    rb = _box(guide[..., 0] * guide[..., 2], r) - mean_i[..., 0] * mean_i[..., 2]
-    gb = _box(guide[..., 1] * guide[..., 2], r) - mean_i[..., 1] * mean_i[..., 2]
-    # a = Sigma^-1 cov_ip by the adjugate: a closed form is far cheaper than a batched solve.
-    inv_rr, inv_rg, inv_rb = gg * bb - gb * gb, gb * rb - rg * bb, rg * gb - gg * rb
-    inv_gg, inv_gb, inv_bb = rr * bb - rb * rb, rb * rg - rr * gb, rr * gg - rg * rg
-    det = rr * inv_rr + rg * inv_rg + rb * inv_rb
     cr, cg, cb = cov_ip[..., 0], cov_ip[..., 1], cov_ip[..., 2]
+    inv_rr, inv_rg, inv_rb, inv_gg, inv_gb, inv_bb = (inv[..., k] for k in range(6))
     a = np.stack([inv_rr * cr + inv_rg * cg + inv_rb * cb,
                   inv_rg * cr + inv_gg * cg + inv_gb * cb,
-                  inv_rb * cr + inv_gb * cg + inv_bb * cb], axis=-1) / det[..., None]
+                  inv_rb * cr + inv_gb * cg + inv_bb * cb], axis=-1)
     b = mean_p - np.einsum("hwc,hwc->hw", a, mean_i)
     q = np.einsum("hwc,hwc->hw", _box(a, r), guide) + _box(b, r)
     return np.clip(q, 0.0, 1.0).astype(np.float32, copy=False)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
 from .config import preset
-from .edge_refine import EdgeRefineConfig, guided_filter
+from .edge_refine import EdgeRefineConfig, GuideCache, guided_filter
 from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .errors import CheckpointError
 from .image_io import ImageSource, load_image
@@ -85,6 +85,7 @@ class Predictor:
         self.graphcut_refine: GraphCutRefineConfig | None = (
             graphcut_refine if isinstance(graphcut_refine, GraphCutRefineConfig)
             else GraphCutRefineConfig() if graphcut_refine else None)
+        self._guide_cache = GuideCache()
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -218,7 +219,7 @@ class Predictor:
         if self.edge_refine is not None:
             # At the working size, so that the radius means the same share of any image and the
             # cost stays that of a 512-pixel image however large the photo.
-            prob = guided_filter(work, prob, self.edge_refine)
+            prob = guided_filter(work, prob, self.edge_refine, self._guide_cache)
         if self.graphcut_refine is not None:
             prob = graphcut_refine(work, prob, work_clicks, self.graphcut_refine)
         return frame.probability_to_original(prob).astype(np.float32, copy=False)

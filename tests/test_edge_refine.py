@@ -86,3 +86,33 @@ def test_predictor_edge_refine_argument(argument, expected):
 
     meta = CheckpointMetadata(network=preset("tiny"), version="t", short_side=64)
     assert Predictor(FCANet(preset("tiny")).eval(), meta, edge_refine=argument).edge_refine == expected
+
+
+def test_the_cache_gives_the_same_answer_and_keeps_only_the_last_images():
+    from model.edge_refine import GuideCache
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (30, 40, 3), dtype=np.uint8) for _ in range(3)]
+    prob = rng.random((30, 40)).astype(np.float32)
+    config = EdgeRefineConfig(radius=4)
+    cache = GuideCache(size=2)
+    first = cache.get(images[0], config)
+    assert cache.get(images[0].copy(), config) is first  # same bytes, another array: a hit
+    assert cache.get(images[0], EdgeRefineConfig(radius=5)) is not first  # another radius: a miss
+    np.testing.assert_array_equal(guided_filter(images[0], prob, config, cache), guided_filter(images[0], prob, config))
+    for image in images[1:]:
+        cache.get(image, config)
+    assert cache.get(images[0], config) is not first  # pushed out by the two later images
+
+
+def test_the_predictor_computes_an_images_statistics_once_across_clicks(monkeypatch):
+    from model import edge_refine
+
+    calls = []
+    real = edge_refine.GuideStatistics.of
+    monkeypatch.setattr(edge_refine.GuideStatistics, "of", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    predictor = Predictor.for_tests()
+    image = np.random.default_rng(4).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    for n in range(1, 4):
+        predictor.predict(image, [Click(30, 20), Click(10, 10, False), Click(50, 40)][:n])
+    assert len(calls) == 1
