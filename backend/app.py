@@ -53,7 +53,7 @@ def load_predictor(config: BackendConfig, store) -> tuple[Any, str | None]:
         promoted = store.promoted_model()
     except StoreUnavailableError as exc:
         log.warning("cannot read the promoted model from the store: %s", exc)
-    kwargs = dict(short_side=config.short_side, device=config.device)
+    kwargs = config.predictor_options
     if config.checkpoint:
         return Predictor.from_checkpoint(config.checkpoint, **kwargs), (promoted or {}).get("version")
     if promoted:
@@ -103,7 +103,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
                         launcher=launcher, train_every=config.train_every)
     watcher = PromotionWatcher(
         store, model, interval=config.watch_promoted_s, current_version=promoted_version,
-        load=lambda path: Predictor.from_checkpoint(path, short_side=config.short_side, device=config.device),
+        load=lambda path: Predictor.from_checkpoint(path, **config.predictor_options),
     )
 
     @asynccontextmanager

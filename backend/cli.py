@@ -20,6 +20,11 @@ def register(sub) -> None:
     p.add_argument("--label-studio-url", help="default $LABEL_STUDIO_URL")
     p.add_argument("--allowed-image-hosts", help="comma-separated extra image hosts (default $FCANET_ALLOWED_IMAGE_HOSTS)")
     p.add_argument("--short-side", type=int, help="working resolution (default: the checkpoint's)")
+    p.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="guided-filter edge refinement (default $FCANET_EDGE_REFINE, else on; model/edge_refine.py)")
+    p.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="GrabCut seeded by the network (default $FCANET_GRAPHCUT_REFINE, else the "
+                        "predictor's default; model/graphcut_refine.py)")
     p.add_argument("--watch-promoted", type=float, metavar="SECONDS",
                    help="how often to look for a newly promoted model in the store (0: never; default 10)")
     p.add_argument("--finetune-steps", type=int,
@@ -40,7 +45,8 @@ def config_from_args(args: argparse.Namespace, env=None):
     return BackendConfig.from_env(
         env, host=args.host, port=args.port, checkpoint=args.checkpoint, data_dir=args.data_dir,
         store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
-        short_side=args.short_side, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
+        short_side=args.short_side, edge_refine=args.edge_refine, graphcut_refine=args.graphcut_refine,
+        watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
         train_every=args.train_every,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )

@@ -39,6 +39,10 @@ class BackendConfig:
     store: str | None = None
     short_side: int | None = None
     device: str = "cpu"
+    #: Post-processing of the mask (model/edge_refine.py, model/graphcut_refine.py); None: the
+    #: Predictor's default (edge refinement on, graph-cut refinement as the Predictor says).
+    edge_refine: bool | None = None
+    graphcut_refine: bool | None = None
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
     allowed_image_hosts: tuple[str, ...] = ()
@@ -96,6 +100,13 @@ class BackendConfig:
             return os.path.join(self.data_dir, "files")
         return None
 
+    @property
+    def predictor_options(self) -> dict:
+        """Predictor keyword arguments for every model this backend loads."""
+        options = dict(short_side=self.short_side, device=self.device, edge_refine=self.edge_refine,
+                       graphcut_refine=self.graphcut_refine)
+        return {k: v for k, v in options.items() if v is not None}
+
     def with_overrides(self, **changes) -> "BackendConfig":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -121,6 +132,16 @@ class BackendConfig:
             except ValueError:
                 raise ConfigError(f"{names[0]} must be a number, got {text!r}") from None
 
+        def switch(name: str) -> bool | None:
+            text = get(name)
+            if text is None:
+                return None
+            if text.strip().lower() in ("1", "true", "yes", "on"):
+                return True
+            if text.strip().lower() in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{name} must be true or false, got {text!r}")
+
         hosts = get("FCANET_ALLOWED_IMAGE_HOSTS")
         values = dict(
             host=get("FCANET_HOST"),
@@ -129,6 +150,8 @@ class BackendConfig:
             data_dir=get("FCANET_DATA_DIR", "MODEL_DIR"),
             store=get("FCANET_STORE"),
             device=get("FCANET_DEVICE"),
+            edge_refine=switch("FCANET_EDGE_REFINE"),
+            graphcut_refine=switch("FCANET_GRAPHCUT_REFINE"),
             label_studio_url=get("LABEL_STUDIO_URL", "LABEL_STUDIO_HOST"),
             label_studio_api_key=get("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_ACCESS_TOKEN"),
             allowed_image_hosts=tuple(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None,

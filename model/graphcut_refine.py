@@ -36,7 +36,8 @@ from .clicks import Click
 @dataclass(frozen=True)
 class GraphCutRefineConfig:
     """iterations: GrabCut rounds; max_side: the region is shrunk to this long side first (cost);
-    margin: share of the mask box's size added on each side; disk_radius: sure seeds at the clicks,
+    margin: share of the mask box's size added on each side, at least min_margin of the image's
+    short side; disk_radius: sure seeds at the clicks,
     in pixels of the shrunk region; weight: GrabCut's share in the blended probability."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
@@ -46,6 +47,7 @@ class GraphCutRefineConfig:
     iterations: int = 3
     max_side: int = 320
     margin: float = 0.25
+    min_margin: float = 0.0
     disk_radius: int = 4
     weight: float = 0.35
 
@@ -56,15 +58,19 @@ class GraphCutRefineConfig:
             raise ValueError(f"graph-cut refinement max_side must be at least 16, got {self.max_side}")
         if not 0 <= self.margin <= 4:
             raise ValueError(f"graph-cut refinement margin must be in [0, 4], got {self.margin}")
+        if not 0 <= self.min_margin <= 1:
+            raise ValueError(f"graph-cut refinement min_margin must be in [0, 1], got {self.min_margin}")
         if self.disk_radius < 0:
             raise ValueError(f"graph-cut refinement disk_radius must be >= 0, got {self.disk_radius}")
         if not 0 < self.weight <= 1:
             raise ValueError(f"graph-cut refinement weight must be in (0, 1], got {self.weight}")
 
 
-def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float) -> tuple[int, int, int, int] | None:
+def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float,
+                  min_margin: float = 0.0) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1), x1 and y1 exclusive: the box around the mask and the positive clicks,
-    widened by `margin` of its size on each side and clipped to the array; None for an empty mask."""
+    widened on each side by `margin` of its size but at least `min_margin` of the array's short
+    side, and clipped to the array; None for an empty mask."""
     height, width = mask.shape
     ys, xs = np.nonzero(mask)
     if xs.size == 0:
@@ -73,7 +79,8 @@ def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float) -> t
     py = [min(height - 1, max(0, int(round(c.y)))) for c in clicks if c.positive]
     x0, x1 = min([int(xs.min())] + px), max([int(xs.max())] + px) + 1
     y0, y1 = min([int(ys.min())] + py), max([int(ys.max())] + py) + 1
-    mx, my = round(margin * (x1 - x0)), round(margin * (y1 - y0))
+    floor = min_margin * min(height, width)
+    mx, my = round(max(margin * (x1 - x0), floor)), round(max(margin * (y1 - y0), floor))
     return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
 
 
@@ -102,7 +109,7 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
     if image.shape[:2] != probability.shape:
         raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
     height, width = probability.shape
-    box = refine_region(probability >= 0.5, clicks, config.margin)
+    box = refine_region(probability >= 0.5, clicks, config.margin, config.min_margin)
     if box is None:
         return probability
     x0, y0, x1, y1 = box

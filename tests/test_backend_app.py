@@ -346,6 +346,31 @@ def test_train_every_comes_from_flag_or_environment():
     assert config_from_args(args, env={}).train_every == 7
 
 
+def test_post_processing_switches_come_from_flag_or_environment_and_reach_the_predictor(tmp_path, monkeypatch):
+    import argparse
+
+    from backend import app as backend_app
+    from backend.cli import config_from_args, register
+
+    assert BackendConfig().predictor_options == {"device": "cpu"}
+    env = {"FCANET_EDGE_REFINE": "off", "FCANET_GRAPHCUT_REFINE": "true"}
+    config = BackendConfig.from_env(env)
+    assert config.predictor_options == {"device": "cpu", "edge_refine": False, "graphcut_refine": True}
+    with pytest.raises(ValueError, match="FCANET_GRAPHCUT_REFINE must be true or false"):
+        BackendConfig.from_env({"FCANET_GRAPHCUT_REFINE": "maybe"})
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["serve", "--edge-refine", "--no-graphcut-refine"])
+    assert config_from_args(args, env=env).predictor_options["edge_refine"] is True  # the flag wins
+    assert config_from_args(args, env=env).predictor_options["graphcut_refine"] is False
+    seen = {}
+    monkeypatch.setattr(backend_app.Predictor, "from_checkpoint",
+                        classmethod(lambda cls, path, **kwargs: seen.update(kwargs) or Predictor.for_tests()))
+    store = open_store(str(tmp_path / "store"))
+    backend_app.load_predictor(config, store)
+    assert seen == {"device": "cpu", "edge_refine": False, "graphcut_refine": True}
+
+
 def test_other_actions_are_ignored_and_deletions_remove_records(setup):
     client, _, store, _ = setup
     r = client.post("/webhook", json={"action": "PROJECT_UPDATED", "project": {"id": 1}})

@@ -126,3 +126,32 @@ def test_gradio_app_uses_only_the_public_model_api():
                 names = [a.name for a in node.names]
             for n in names:
                 assert not n.startswith(("model.network", "model.training", "model.checkpoint")), (path, n)
+
+
+def test_the_demo_command_builds_its_predictor_from_the_shared_flags(monkeypatch, tmp_path):
+    import argparse
+
+    from gradio_app import app as gradio_app_module
+    from gradio_app import cli
+    from model import predictor_flags
+
+    built = {}
+
+    def predictor_from_args(args):
+        built["options"] = predictor_flags.predictor_options(args)
+        return Predictor.for_tests()
+
+    monkeypatch.setattr(cli, "predictor_from_args", predictor_from_args)
+
+    class FakeDemo:
+        def launch(self, **kwargs):
+            built["launch"] = kwargs
+
+    monkeypatch.setattr(gradio_app_module, "build_demo", lambda predictor, store: FakeDemo())
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["demo", "--no-edge-refine", "--graphcut-refine", "--port", "7999",
+                              "--store", str(tmp_path / "store")])
+    assert args.func(args) == 0
+    assert built["options"]["edge_refine"] is False and built["options"]["graphcut_refine"].weight == 0.35
+    assert built["launch"]["server_port"] == 7999
