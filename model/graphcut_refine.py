@@ -41,11 +41,15 @@ class GraphCutRefineConfig:
     in pixels of the shrunk region; weight: GrabCut's share in the blended probability."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
-    #: campaign 13 bundle with edge refinement): NoC@85/90 7.04 / 10.74 without; weight 0.25 / 0.35
-    #: / 0.5: 5.64 / 8.04, 5.64 / 7.94, 5.86 / 8.08; margin 0.1 / 0.5 (weight 0.5): 5.74 / 7.96,
-    #: 6.28 / 8.44; one iteration: 5.82 / 8.22. Differences under ~0.3 are within this sample's noise.
-    iterations: int = 3
-    max_side: int = 320
+    #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
+    #: 7.04 / 10.74 without. At 320 px and 3 iterations: weight 0.25 / 0.35 / 0.5 gave 5.64 / 8.04,
+    #: 5.64 / 7.94, 5.86 / 8.08; margin 0.1 / 0.5 (weight 0.5) 5.74 / 7.96, 6.28 / 8.44; min_margin
+    #: 0.1 / 0.2 (weight 0.5) 5.98 / 8.22, 6.42 / 8.70. At weight 0.35: 160 px, 3 / 1 iterations
+    #: 5.80 / 8.12, 5.78 / 8.04; 200 px, 2 iterations 5.82 / 8.08; 480 px 5.72 / 8.02 - all within
+    #: this sample's noise (about 0.3), so the cheapest: 160 px, one iteration, about 40 ms a click
+    #: against about 370 ms at 320 px and 3.
+    iterations: int = 1
+    max_side: int = 160
     margin: float = 0.25
     min_margin: float = 0.0
     disk_radius: int = 4
