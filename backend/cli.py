@@ -23,8 +23,8 @@ def register(sub) -> None:
     p.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=None,
                    help="guided-filter edge refinement (default $FCANET_EDGE_REFINE, else on; model/edge_refine.py)")
     p.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=None,
-                   help="GrabCut seeded by the network (default $FCANET_GRAPHCUT_REFINE, else the "
-                        "predictor's default; model/graphcut_refine.py)")
+                   help="GrabCut seeded by the network (default $FCANET_GRAPHCUT_REFINE, else on; "
+                        "model/graphcut_refine.py)")
     p.add_argument("--watch-promoted", type=float, metavar="SECONDS",
                    help="how often to look for a newly promoted model in the store (0: never; default 10)")
     p.add_argument("--finetune-steps", type=int,

@@ -40,7 +40,7 @@ class BackendConfig:
     short_side: int | None = None
     device: str = "cpu"
     #: Post-processing of the mask (model/edge_refine.py, model/graphcut_refine.py); None: the
-    #: Predictor's default (edge refinement on, graph-cut refinement as the Predictor says).
+    #: Predictor's default (both on).
     edge_refine: bool | None = None
     graphcut_refine: bool | None = None
     label_studio_url: str | None = None

@@ -1,7 +1,7 @@
 """Edge-aware refinement of the probability map: a colour guided filter (He et al., ECCV 2010).
 
-Not in the paper; on by default in the Predictor (`edge_refine=False`, `--no-edge-refine` give the
-paper's output). After enough clicks the remaining error of our light network
+Not in the paper; on by default in the Predictor (`edge_refine=False`, `--no-edge-refine` turn it off;
+with graph-cut refinement off too, the output is the paper's). After enough clicks the remaining error of our light network
 sits within a few pixels of the object's boundary (on GrabCut after 20 clicks, 96-100 % of the
 wrong pixels lie within 10 px of it): the decoder works at stride 4 and its upsampled
 probability is smooth where the image has a sharp edge. The guided filter fits, in every

@@ -1,7 +1,8 @@
 """Colour-model refinement of the probability map: GrabCut (Rother et al., SIGGRAPH 2004) seeded by
 the network.
 
-Not in the paper; off unless asked for (`Predictor(graphcut_refine=True)`, `--graphcut-refine`).
+Not in the paper; on by default (`Predictor(graphcut_refine=False)`, `--no-graphcut-refine` turn it off;
+with edge refinement off too the output is the paper's).
 Our light network, trained on CPUs, gets an object's rough place and extent right but not its
 colours: its one-click masks are blobs around the click, and OpenCV's GrabCut seeded only by the
 clicks beats it on the GrabCut benchmark. This step hands the network's answer to GrabCut as its

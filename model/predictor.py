@@ -59,7 +59,7 @@ class Predictor:
         zoom_in: bool | ZoomInConfig = False,
         grid_align: bool | None = None,
         edge_refine: bool | EdgeRefineConfig = True,
-        graphcut_refine: bool | GraphCutRefineConfig = False,
+        graphcut_refine: bool | GraphCutRefineConfig = True,
         optimise: bool = True,
     ):
         self.metadata_obj = metadata
@@ -77,11 +77,11 @@ class Predictor:
         #: misaligned grid, and aligning only at inference costs it accuracy).
         self.grid_align = bool(metadata.grid_align if grid_align is None else grid_align)
         #: The guided filter that pulls the probability onto colour edges at the working
-        #: resolution (`model/edge_refine.py`; on by default), or None: the paper's output.
+        #: resolution (`model/edge_refine.py`; on by default), or None.
         self.edge_refine: EdgeRefineConfig | None = (edge_refine if isinstance(edge_refine, EdgeRefineConfig)
                                                      else EdgeRefineConfig() if edge_refine else None)
         #: GrabCut seeded by the network's mask, blended in around the object
-        #: (`model/graphcut_refine.py`; off by default), or None.
+        #: (`model/graphcut_refine.py`; on by default), or None. Both None: the paper's output.
         self.graphcut_refine: GraphCutRefineConfig | None = (
             graphcut_refine if isinstance(graphcut_refine, GraphCutRefineConfig)
             else GraphCutRefineConfig() if graphcut_refine else None)

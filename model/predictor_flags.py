@@ -2,7 +2,7 @@
 (`fcanet predict`, `evaluate`, `benchmark`), and the Predictor they describe.
 
 Flags: --short-side, --grid-align/--no-grid-align, --zoom-in, --edge-refine/--no-edge-refine
-(+ radius, eps), --graphcut-refine (+ weight, iterations, margin). Defaults are the Predictor's.
+(+ radius, eps), --graphcut-refine/--no-graphcut-refine (+ weight, iterations, max side, margin). Defaults are the Predictor's.
 """
 
 from __future__ import annotations
@@ -25,20 +25,24 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
     edge = EdgeRefineConfig()
     parser.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=True,
-                        help="guided filter on the probability (on by default; not in the paper: "
-                             "--no-edge-refine gives the paper's output; model/edge_refine.py)")
+                        help="guided filter on the probability (on by default; not in the paper; "
+                             "model/edge_refine.py)")
     parser.add_argument("--edge-refine-radius", type=int, default=edge.radius,
                         help=f"its window radius in working pixels (default {edge.radius})")
     parser.add_argument("--edge-refine-eps", type=float, default=edge.eps,
                         help=f"its regularisation (default {edge.eps})")
     graphcut = GraphCutRefineConfig()
-    parser.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=False,
-                        help="blend in OpenCV's GrabCut seeded by the network's mask (off by default; "
-                             "not in the paper; model/graphcut_refine.py)")
+    parser.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=True,
+                        help="blend in OpenCV's GrabCut seeded by the network's mask (on by default; not "
+                             "in the paper: --no-edge-refine --no-graphcut-refine give the paper's output; "
+                             "model/graphcut_refine.py)")
     parser.add_argument("--graphcut-weight", type=float, default=graphcut.weight,
                         help=f"GrabCut's share in the blended probability (default {graphcut.weight})")
     parser.add_argument("--graphcut-iterations", type=int, default=graphcut.iterations,
                         help=f"GrabCut rounds (default {graphcut.iterations})")
+    parser.add_argument("--graphcut-max-side", type=int, default=graphcut.max_side,
+                        help=f"the region is shrunk to this long side first (default {graphcut.max_side}; "
+                             "320 with 3 iterations is slower and more accurate)")
     parser.add_argument("--graphcut-margin", type=float, default=graphcut.margin,
                         help=f"share of the mask's box added on each side (default {graphcut.margin})")
 
@@ -49,7 +53,8 @@ def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
         edge = (EdgeRefineConfig(radius=args.edge_refine_radius, eps=args.edge_refine_eps)
                 if args.edge_refine else False)
         graphcut = (GraphCutRefineConfig(weight=args.graphcut_weight, iterations=args.graphcut_iterations,
-                                         margin=args.graphcut_margin) if args.graphcut_refine else False)
+                                         max_side=args.graphcut_max_side, margin=args.graphcut_margin)
+                    if args.graphcut_refine else False)
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None
     return {"short_side": args.short_side, "grid_align": args.grid_align, "zoom_in": args.zoom_in,

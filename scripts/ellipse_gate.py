@@ -1,9 +1,9 @@
 """The bundle gate's second half: one central click on the e2e tests' ellipse at four working sizes.
 
-    python scripts/ellipse_gate.py [--no-edge-refine] [CHECKPOINT ...]
+    python scripts/ellipse_gate.py [--no-edge-refine] [--no-graphcut-refine] [CHECKPOINT ...]
 Prints the IoU at a 320 / 384 / 448 / 512 short side for each checkpoint (default: the bundled
-model) and whether the 512 figure reaches the e2e tests' TARGET_IOU. `--no-edge-refine` scores the
-network's own output, as every figure before edge refinement was measured. A checkpoint replaces the
+model) and whether the 512 figure reaches the e2e tests' TARGET_IOU. With both `--no-...` flags it
+scores the network's own output, as every figure before edge refinement was measured. A checkpoint replaces the
 bundle only if it beats it on GrabCut NoC@90 (SIS) and passes here (model/weights/MODEL_CARD.md).
 """
 
@@ -25,7 +25,7 @@ from model import Click, Predictor, default_checkpoint_path  # noqa: E402
 SHORT_SIDES = (320, 384, 448, 512)
 
 
-def ellipse_ious(checkpoint: str, edge_refine: bool = True) -> dict[int, float]:
+def ellipse_ious(checkpoint: str, edge_refine: bool = True, graphcut_refine: bool = True) -> dict[int, float]:
     """IoU of the mask from one click at the ellipse's most central pixel, per working short side."""
     image, truth = ellipse_scene()
     distance = ndimage.distance_transform_edt(truth)
@@ -33,7 +33,8 @@ def ellipse_ious(checkpoint: str, edge_refine: bool = True) -> dict[int, float]:
     click = Click(x=float(x), y=float(y), positive=True)
     ious = {}
     for short_side in SHORT_SIDES:
-        predictor = Predictor.from_checkpoint(checkpoint, short_side=short_side, edge_refine=edge_refine)
+        predictor = Predictor.from_checkpoint(checkpoint, short_side=short_side, edge_refine=edge_refine,
+                                               graphcut_refine=graphcut_refine)
         mask = predictor.predict(image, [click]).mask
         ious[short_side] = float((mask & truth).sum() / (mask | truth).sum())
     return ious
@@ -43,11 +44,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="*", default=[str(default_checkpoint_path())])
     parser.add_argument("--no-edge-refine", action="store_true",
-                        help="the paper's output (the e2e tests use the predictor's default, refined)")
+                        help="no guided filter (the e2e tests use the predictor's default, refined)")
+    parser.add_argument("--no-graphcut-refine", action="store_true", help="no graph-cut refinement")
     args = parser.parse_args()
     failed = 0
     for checkpoint in args.checkpoints:
-        ious = ellipse_ious(checkpoint, edge_refine=not args.no_edge_refine)
+        ious = ellipse_ious(checkpoint, edge_refine=not args.no_edge_refine,
+                           graphcut_refine=not args.no_graphcut_refine)
         passed = ious[512] >= TARGET_IOU
         failed += not passed
         figures = " / ".join(f"{ious[s]:.3f}" for s in SHORT_SIDES)

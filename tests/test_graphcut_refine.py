@@ -84,9 +84,11 @@ def test_sizes_must_match():
 
 def test_the_predictor_runs_it_when_asked_and_says_so():
     image, _ = _scene(np.random.default_rng(5))
-    plain = Predictor.for_tests()
+    default = Predictor.for_tests()
+    assert default.graphcut_refine == GraphCutRefineConfig()
+    plain = Predictor(default.network, default.metadata_obj, graphcut_refine=False, optimise=False)
     assert plain.graphcut_refine is None and plain.metadata["graphcut_refine"] is False
-    refined = Predictor(plain.network, plain.metadata_obj, graphcut_refine=GraphCutRefineConfig(weight=0.4),
+    refined = Predictor(default.network, default.metadata_obj, graphcut_refine=GraphCutRefineConfig(weight=0.4),
                         optimise=False)
     assert refined.metadata["graphcut_refine"]["weight"] == 0.4
     pred = refined.predict(image, [Click(50, 40)])

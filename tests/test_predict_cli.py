@@ -49,7 +49,7 @@ def test_edge_refine_flags_run_and_bad_ones_are_an_error(tmp_path, capsys):
     capsys.readouterr()
     rc = main(common + ["--out", str(tmp_path / "bad.png"), "--edge-refine", "--edge-refine-radius", "0"])
     assert rc == 2 and "radius" in capsys.readouterr().err
-    rc = main(common + ["--out", str(tmp_path / "bad.png"), "--graphcut-refine", "--graphcut-weight", "2"])
+    rc = main(common + ["--out", str(tmp_path / "bad.png"), "--graphcut-weight", "2"])
     assert rc == 2 and "weight" in capsys.readouterr().err
 
 
@@ -66,14 +66,17 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     _tiny_checkpoint(tmp_path / "m.safetensors")
     ckpt = ["--checkpoint", str(tmp_path / "m.safetensors")]
     default = predictor_from_args(parser.parse_args(ckpt))
-    assert default.edge_refine == EdgeRefineConfig() and default.graphcut_refine is None
+    assert default.edge_refine == EdgeRefineConfig() and default.graphcut_refine == GraphCutRefineConfig()
     assert default.zoom_in is None and default.short_side == 32
-    assert options_identity(default) == {"edge_refine": {"radius": 16, "eps": 1e-3}}
+    assert set(options_identity(default)) == {"edge_refine", "graphcut_refine"}
+    assert options_identity(default)["edge_refine"] == {"radius": 16, "eps": 1e-3}
     chosen = predictor_from_args(parser.parse_args(ckpt + [
-        "--no-edge-refine", "--graphcut-refine", "--graphcut-weight", "0.3", "--graphcut-iterations", "2",
+        "--no-edge-refine", "--graphcut-weight", "0.3", "--graphcut-iterations", "2", "--graphcut-max-side", "320",
         "--graphcut-margin", "0.5", "--short-side", "48", "--zoom-in", "--grid-align"]))
     assert chosen.edge_refine is None and chosen.short_side == 48 and chosen.grid_align
-    assert chosen.graphcut_refine == GraphCutRefineConfig(weight=0.3, iterations=2, margin=0.5)
+    assert chosen.graphcut_refine == GraphCutRefineConfig(weight=0.3, iterations=2, max_side=320, margin=0.5)
     assert set(options_identity(chosen)) == {"zoom_in", "graphcut_refine", "grid_align"}
+    paper = predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-graphcut-refine"]))
+    assert paper.edge_refine is None and paper.graphcut_refine is None and options_identity(paper) == {}
     edge = predictor_from_args(parser.parse_args(ckpt + ["--edge-refine-radius", "3", "--edge-refine-eps", "0.01"]))
     assert edge.edge_refine == EdgeRefineConfig(radius=3, eps=0.01)
