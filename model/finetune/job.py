@@ -84,7 +84,10 @@ def score(checkpoint: str, samples, max_clicks: int) -> dict[str, Any]:
 
     if not samples:
         return {"noc85": None, "noc90": None, "samples": 0}
-    return robot_noc(Predictor.from_checkpoint(checkpoint), samples, max_clicks=max_clicks)
+    # The networks' own outputs: fine-tuning changes only the network, and the colour-driven
+    # post-processing (the same for both models) would blur the difference the gate looks for.
+    predictor = Predictor.from_checkpoint(checkpoint, edge_refine=False, graphcut_refine=False)
+    return robot_noc(predictor, samples, max_clicks=max_clicks)
 
 
 def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
