@@ -10,7 +10,8 @@ starting labelling, so that colour models of object and background (a Gaussian m
 and a graph cut along colour edges decide the pixels the network is unsure of:
 
 - the region: the box around the network's mask and the positive clicks, widened by `margin`
-  (a share of the box's size) on every side; outside it the probability stays as it was;
+  (a share of the box's size; at least `min_margin` of the image's short side) on every side;
+  outside it the probability stays as it was;
 - inside it, at most `max_side` pixels on the long side: probable foreground where the
   probability is at least 0.5, probable background elsewhere, sure foreground / background
   disks (`disk_radius`) at the positive / negative clicks, and a sure-background frame
@@ -135,6 +136,9 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
     if fg_seed.all() or not fg_seed.any():
         return probability  # GrabCut needs samples of both colour models
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    # GrabCut starts its colour models with k-means from OpenCV's random generator (one per thread):
+    # seeding it here makes the same clicks give the same mask, call after call.
+    cv2.setRNGSeed(0)
     try:
         cv2.grabCut(cv2.cvtColor(crop_img, cv2.COLOR_RGB2BGR), seeds, None, bgd, fgd, config.iterations,
                     cv2.GC_INIT_WITH_MASK)

@@ -93,3 +93,17 @@ def test_the_predictor_runs_it_when_asked_and_says_so():
     assert refined.metadata["graphcut_refine"]["weight"] == 0.4
     pred = refined.predict(image, [Click(50, 40)])
     assert pred.mask.shape == image.shape[:2] and pred.mask[40, 50]
+
+
+def test_the_same_input_gives_the_same_answer_every_time():
+    # GrabCut's k-means draws from OpenCV's random generator, which every call advances: on a real
+    # photograph (the benchmark's) unseeded calls differ by dozens of pixels.
+    import cv2
+
+    from model.evaluation.benchmark import photo_like
+
+    image, truth = photo_like()
+    prob = cv2.GaussianBlur(truth.astype(np.float32), (21, 21), 8) * 0.8
+    outputs = [graphcut_refine(image, prob, [Click(320, 216)]) for _ in range(3)]
+    for output in outputs[1:]:
+        np.testing.assert_array_equal(output, outputs[0])
