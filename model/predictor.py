@@ -23,8 +23,8 @@ from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
 from .config import preset
 from .edge_refine import EdgeRefineConfig, GuideCache, guided_filter
-from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .errors import CheckpointError
+from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .image_io import ImageSource, load_image
 from .prediction import Prediction
 from .preprocess import WorkingFrame, click_map_tensors, grid_padding, normalise
