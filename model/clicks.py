@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from .errors import ClickError
 
 
@@ -76,6 +78,21 @@ def pixel_of(click: Click, width: int, height: int) -> tuple[int, int]:
     col = min(max(int(round(click.x)), 0), width - 1)
     row = min(max(int(round(click.y)), 0), height - 1)
     return row, col
+
+
+def object_box(mask: np.ndarray, clicks: Sequence[Click]) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1), x1 and y1 exclusive: the tight box around a (H, W) bool mask and the
+    pixels of the positive clicks (original pixels, as the mask's); None for an empty mask."""
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0:
+        return None
+    rows_cols = [pixel_of(c, width, height) for c in clicks if c.positive]
+    x0 = min([int(xs.min())] + [col for _, col in rows_cols])
+    x1 = max([int(xs.max())] + [col for _, col in rows_cols]) + 1
+    y0 = min([int(ys.min())] + [row for row, _ in rows_cols])
+    y1 = max([int(ys.max())] + [row for row, _ in rows_cols]) + 1
+    return x0, y0, x1, y1
 
 
 def split_clicks(clicks: Sequence[Click]) -> tuple[list[Click], list[Click]]:

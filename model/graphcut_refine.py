@@ -32,7 +32,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .clicks import Click
+from .clicks import Click, object_box
+from .preprocess import WorkingFrame
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,11 @@ def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float,
     """(x0, y0, x1, y1), x1 and y1 exclusive: the box around the mask and the positive clicks,
     widened on each side by `margin` of its size but at least `min_margin` of the array's short
     side, and clipped to the array; None for an empty mask."""
-    height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
+    tight = object_box(mask, clicks)
+    if tight is None:
         return None
-    px = [min(width - 1, max(0, int(round(c.x)))) for c in clicks if c.positive]
-    py = [min(height - 1, max(0, int(round(c.y)))) for c in clicks if c.positive]
-    x0, x1 = min([int(xs.min())] + px), max([int(xs.max())] + px) + 1
-    y0, y1 = min([int(ys.min())] + py), max([int(ys.max())] + py) + 1
+    height, width = mask.shape
+    x0, y0, x1, y1 = tight
     floor = min_margin * min(height, width)
     mx, my = round(max(margin * (x1 - x0), floor)), round(max(margin * (y1 - y0), floor))
     return max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my)
@@ -121,16 +119,13 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
     x0, y0, x1, y1 = box
     bw, bh = x1 - x0, y1 - y0
     scale = min(1.0, config.max_side / max(bw, bh))
-    sw, sh = max(1, round(bw * scale)), max(1, round(bh * scale))
-    if min(sw, sh) < 4:
+    # The region's own resize, as the Predictor's: the same pixel-centre convention for the clicks.
+    frame = WorkingFrame(bh, bw, max(1, round(bh * scale)), max(1, round(bw * scale)))
+    if min(frame.work_height, frame.work_width) < 4:
         return probability
-    crop_img = np.ascontiguousarray(image[y0:y1, x0:x1])
-    crop_p = probability[y0:y1, x0:x1]
-    if scale < 1:
-        crop_img = cv2.resize(crop_img, (sw, sh), interpolation=cv2.INTER_AREA)
-        crop_p = cv2.resize(crop_p, (sw, sh), interpolation=cv2.INTER_AREA)
-    sx, sy = sw / bw, sh / bh
-    local = [Click((c.x - x0 + 0.5) * sx - 0.5, (c.y - y0 + 0.5) * sy - 0.5, c.positive) for c in clicks]
+    crop_img = frame.resize_image(np.ascontiguousarray(image[y0:y1, x0:x1]))
+    crop_p = frame.resize_image(probability[y0:y1, x0:x1])
+    local = [frame.to_work(Click(c.x - x0, c.y - y0, c.positive)) for c in clicks]
     seeds = _seeds(crop_p, local, (x0 > 0, y0 > 0, x1 < width, y1 < height), config.disk_radius)
     fg_seed = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
     if fg_seed.all() or not fg_seed.any():
@@ -145,8 +140,7 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
     except cv2.error:
         return probability  # degenerate colour models (e.g. a flat region): keep the network's answer
     g = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    if scale < 1:
-        g = cv2.resize(g, (bw, bh), interpolation=cv2.INTER_LINEAR)
+    g = frame.probability_to_original(g)
     out = probability.astype(np.float32, copy=True)
     out[y0:y1, x0:x1] = (1.0 - config.weight) * out[y0:y1, x0:x1] + config.weight * g
     return out

@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .clicks import Click, pixel_of
+from .clicks import Click, object_box
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,10 @@ def focus_box(mask: np.ndarray, clicks: Sequence[Click], config: ZoomInConfig = 
     clicks: validated clicks in original pixels; positive ones are always inside the box.
     """
     height, width = mask.shape
-    ys, xs = np.nonzero(mask)
-    if xs.size == 0:
+    tight = object_box(mask, clicks)
+    if tight is None:
         return None
-    rows_cols = [pixel_of(c, width, height) for c in clicks if c.positive]
-    x0 = min([int(xs.min())] + [col for _, col in rows_cols])
-    x1 = max([int(xs.max())] + [col for _, col in rows_cols]) + 1
-    y0 = min([int(ys.min())] + [row for row, _ in rows_cols])
-    y1 = max([int(ys.max())] + [row for row, _ in rows_cols]) + 1
+    x0, y0, x1, y1 = tight
     floor = config.min_box * min(height, width)
     box_w = min(width, max(floor, (x1 - x0) * config.expansion))
     box_h = min(height, max(floor, (y1 - y0) * config.expansion))
