@@ -16,7 +16,10 @@ and a graph cut along colour edges decide the pixels the network is unsure of:
   probability is at least 0.5, probable background elsewhere, sure foreground / background
   disks (`disk_radius`) at the positive / negative clicks, and a sure-background frame
   on the region's border wherever the box did not reach the image's edge;
-- `iterations` rounds of GrabCut; its binary answer g is blended with the network's p as
+- `iterations` rounds of GrabCut; with `full_resolution` one more cut of the region at its own
+  (working) size, with the colour models just learnt held fixed (OpenCV's GC_EVAL_FREEZE_MODEL),
+  so that the boundary is not that of the shrunk region (the models cost most: k-means);
+- its binary answer g is blended with the network's p as
   (1 - weight) * p + weight * g, so with weight below 0.5 a confident network keeps its pixels
   (at the default 0.35 GrabCut decides where 0.23 < p < 0.77).
 
@@ -41,7 +44,8 @@ class GraphCutRefineConfig:
     """iterations: GrabCut rounds; max_side: the region is shrunk to this long side first (cost);
     margin: share of the mask box's size added on each side, at least min_margin of the image's
     short side; disk_radius: sure seeds at the clicks,
-    in pixels of the shrunk region; weight: GrabCut's share in the blended probability."""
+    in pixels of the shrunk region; weight: GrabCut's share in the blended probability;
+    full_resolution: a last cut at the region's own size with the shrunk region's colour models."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
     #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
@@ -57,6 +61,7 @@ class GraphCutRefineConfig:
     min_margin: float = 0.0
     disk_radius: int = 4
     weight: float = 0.35
+    full_resolution: bool = False
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -107,6 +112,20 @@ def _seeds(prob: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, bool, b
     return seeds
 
 
+def _cut_at_full_resolution(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click],
+                            frame: tuple[bool, bool, bool, bool], disk_radius: int,
+                            bgd: np.ndarray, fgd: np.ndarray) -> np.ndarray:
+    """(h, w) float32 0/1: one graph cut of the region at its own size with the colour models
+    learnt on the shrunk region (frozen), so the boundary follows the region's own pixels."""
+    seeds = _seeds(probability, clicks, frame, disk_radius)
+    try:
+        cv2.grabCut(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), seeds, None, bgd, fgd, 1,
+                    cv2.GC_EVAL_FREEZE_MODEL)
+    except cv2.error:
+        return (probability >= 0.5).astype(np.float32)
+    return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+
+
 def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click],
                     config: GraphCutRefineConfig = GraphCutRefineConfig()) -> np.ndarray:
     """(H, W) float32: `probability` with GrabCut's answer blended in around the object."""
@@ -139,8 +158,14 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return probability  # degenerate colour models (e.g. a flat region): keep the network's answer
-    g = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    g = frame.probability_to_original(g)
+    if config.full_resolution and scale < 1:
+        g = _cut_at_full_resolution(image[y0:y1, x0:x1], probability[y0:y1, x0:x1],
+                                    [Click(c.x - x0, c.y - y0, c.positive) for c in clicks],
+                                    (x0 > 0, y0 > 0, x1 < width, y1 < height),
+                                    max(1, round(config.disk_radius / scale)), bgd, fgd)
+    else:
+        g = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
+        g = frame.probability_to_original(g)
     out = probability.astype(np.float32, copy=True)
     out[y0:y1, x0:x1] = (1.0 - config.weight) * out[y0:y1, x0:x1] + config.weight * g
     return out

@@ -2,7 +2,7 @@
 (`fcanet predict`, `evaluate`, `benchmark`), and the Predictor they describe.
 
 Flags: --short-side, --grid-align/--no-grid-align, --zoom-in, --edge-refine/--no-edge-refine
-(+ radius, eps), --graphcut-refine/--no-graphcut-refine (+ weight, iterations, max side, margin). Defaults are the Predictor's.
+(+ radius, eps), --graphcut-refine/--no-graphcut-refine (+ weight, iterations, max side, margin, full resolution). Defaults are the Predictor's.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                              "320 with 3 iterations is slower and more accurate)")
     parser.add_argument("--graphcut-margin", type=float, default=graphcut.margin,
                         help=f"share of the mask's box added on each side (default {graphcut.margin})")
+    parser.add_argument("--graphcut-full-resolution", action=argparse.BooleanOptionalAction,
+                        default=graphcut.full_resolution,
+                        help="after learning the colour models on the shrunk region, cut once more at the "
+                             "working size so the boundary follows the image's own pixels (slower)")
 
 
 def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -53,7 +57,8 @@ def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
         edge = (EdgeRefineConfig(radius=args.edge_refine_radius, eps=args.edge_refine_eps)
                 if args.edge_refine else False)
         graphcut = (GraphCutRefineConfig(weight=args.graphcut_weight, iterations=args.graphcut_iterations,
-                                         max_side=args.graphcut_max_side, margin=args.graphcut_margin)
+                                         max_side=args.graphcut_max_side, margin=args.graphcut_margin,
+                                         full_resolution=args.graphcut_full_resolution)
                     if args.graphcut_refine else False)
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None

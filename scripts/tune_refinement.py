@@ -5,11 +5,12 @@ not on the benchmarks.
         [--setting '{"edge": 16}' '{"edge": 16, "graphcut": {"weight": 0.5}}' ...]
 
 Each setting is a JSON object: "edge" is the guided filter's radius (0 or absent: off, the paper),
-"graphcut" the GraphCutRefineConfig fields (absent: off). Scores the robot user (SIS, 20 clicks,
+"graphcut" the GraphCutRefineConfig fields (absent: off), "zoom" the ZoomInConfig fields (absent: off). Scores the robot user (SIS, 20 clicks,
 early stop at 0.90) on every N-th COCO_MVal object (one or two per category) with the bundled model
-(or --checkpoint) and prints NoC@85 / NoC@90 / mIoU@1,5 per setting as JSON lines. COCO_MVal is
-training data, so its absolute figures flatter the model; only the comparison between settings is
-used. The default settings are the edge refinement's radius sweep.
+(or --checkpoint) and prints NoC@85 / NoC@90 / mIoU@1,5 per setting as JSON lines. With --bsds
+instead, every N-th BSDS500 segment: their hand-traced boundaries are finer than COCO's polygons, so
+they show boundary precision. Both are training data, so their absolute figures flatter the model;
+only the comparison between settings is used. The default settings are the edge refinement's radius sweep.
 """
 
 from __future__ import annotations
@@ -24,32 +25,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model import Predictor  # noqa: E402
 from model.edge_refine import EdgeRefineConfig  # noqa: E402
-from model.evaluation.datasets import load_dataset  # noqa: E402
+from model.evaluation.datasets import Sample, load_dataset  # noqa: E402
 from model.evaluation.loop import evaluate_samples  # noqa: E402
 from model.graphcut_refine import GraphCutRefineConfig  # noqa: E402
+from model.training.sources.bsds500 import Bsds500Source  # noqa: E402
+from model.zoom_in import ZoomInConfig  # noqa: E402
 
 RADIUS_SWEEP = [json.dumps({"edge": r}) for r in (0, 8, 16, 24)]
 
 
 def predictor_for(setting: dict, checkpoint: str | None, eps: float) -> Predictor:
-    unknown = set(setting) - {"edge", "graphcut"}
+    unknown = set(setting) - {"edge", "graphcut", "zoom"}
     if unknown:
-        raise SystemExit(f"unknown setting keys {sorted(unknown)}: use 'edge' and 'graphcut'")
+        raise SystemExit(f"unknown setting keys {sorted(unknown)}: use 'edge', 'graphcut' and 'zoom'")
     radius = int(setting.get("edge", 0))
     edge = EdgeRefineConfig(radius=radius, eps=eps) if radius else False
     graphcut = GraphCutRefineConfig(**setting["graphcut"]) if "graphcut" in setting else False
-    return Predictor.from_checkpoint(checkpoint, edge_refine=edge, graphcut_refine=graphcut)
+    zoom = ZoomInConfig(**setting["zoom"]) if "zoom" in setting else False
+    return Predictor.from_checkpoint(checkpoint, edge_refine=edge, graphcut_refine=graphcut, zoom_in=zoom)
+
+
+def bsds_samples(root: str, every: int) -> list[Sample]:
+    """Every N-th BSDS500 segment the training source takes (1-80 % of its image) as an evaluation sample."""
+    source = Bsds500Source(root)
+    out = []
+    for i in range(0, len(source), every):
+        item = source[i]
+        out.append(Sample(f"{item.image_id}-{i}", item.load_image, item.load_mask()))
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--coco", required=True, help="the COCO_MVal folder")
+    parser.add_argument("--coco", help="the COCO_MVal folder")
+    parser.add_argument("--bsds", help="the BSDS500 folder: its human segments (finer boundaries than COCO's polygons)")
     parser.add_argument("--checkpoint")
     parser.add_argument("--every", type=int, default=16)
     parser.add_argument("--setting", nargs="+", default=RADIUS_SWEEP, help="JSON objects, one per setting")
     parser.add_argument("--eps", type=float, default=EdgeRefineConfig().eps)
     args = parser.parse_args()
-    samples = load_dataset("coco_mval", args.coco)[:: args.every]
+    if bool(args.coco) == bool(args.bsds):
+        parser.error("give one of --coco and --bsds")
+    samples = (load_dataset("coco_mval", args.coco)[:: args.every] if args.coco
+               else bsds_samples(args.bsds, args.every))
     for text in args.setting:
         setting = json.loads(text)
         predictor = predictor_for(setting, args.checkpoint, args.eps)

@@ -107,3 +107,27 @@ def test_the_same_input_gives_the_same_answer_every_time():
     outputs = [graphcut_refine(image, prob, [Click(320, 216)]) for _ in range(3)]
     for output in outputs[1:]:
         np.testing.assert_array_equal(output, outputs[0])
+
+
+def test_the_full_resolution_cut_follows_a_boundary_finer_than_the_shrunk_region():
+    # A comb: 3-pixel teeth 3 pixels apart. Shrunk 4x (max_side 40 for a ~160-pixel region) the
+    # teeth blur into one block; the second cut at the region's own size separates them again.
+    rng = np.random.default_rng(5)
+    height, width = 120, 200
+    image = np.clip(rng.normal(90, 6, (height, width, 3)), 0, 255).astype(np.uint8)
+    obj = np.zeros((height, width), bool)
+    obj[40:80, 40:100] = True
+    for x in range(100, 160, 6):
+        obj[50:70, x:x + 3] = True
+    image[obj] = np.clip(rng.normal((200, 40, 40), 6, (obj.sum(), 3)), 0, 255).astype(np.uint8)
+    prob = np.where(obj, 0.6, 0.1).astype(np.float32)
+    prob[50:70, 100:160] = 0.55  # the network: one unsure block over the comb
+    clicks = [Click(70, 60)]
+    shrunk = GraphCutRefineConfig(max_side=40, weight=1.0)
+    full = GraphCutRefineConfig(max_side=40, weight=1.0, full_resolution=True)
+    comb = np.zeros_like(obj)
+    comb[50:70, 100:160] = True
+    coarse = graphcut_refine(image, prob, clicks, shrunk) >= 0.5
+    fine = graphcut_refine(image, prob, clicks, full) >= 0.5
+    assert _iou(fine & comb, obj & comb) > 0.9 > _iou(coarse & comb, obj & comb) + 0.15
+    assert _iou(fine, obj) > _iou(coarse, obj)
