@@ -25,6 +25,9 @@ def register(sub) -> None:
     p.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=None,
                    help="GrabCut seeded by the network (default $FCANET_GRAPHCUT_REFINE, else on; "
                         "model/graphcut_refine.py)")
+    p.add_argument("--graphcut-full-resolution", action=argparse.BooleanOptionalAction, default=None,
+                   help="the graph cut's last cut at the working size: finer, about 1 s a click on 2 cores "
+                        "(default $FCANET_GRAPHCUT_FULL_RESOLUTION, else on; --no-... about 0.15 s)")
     p.add_argument("--watch-promoted", type=float, metavar="SECONDS",
                    help="how often to look for a newly promoted model in the store (0: never; default 10)")
     p.add_argument("--finetune-steps", type=int,
@@ -46,7 +49,7 @@ def config_from_args(args: argparse.Namespace, env=None):
         env, host=args.host, port=args.port, checkpoint=args.checkpoint, data_dir=args.data_dir,
         store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
         short_side=args.short_side, edge_refine=args.edge_refine, graphcut_refine=args.graphcut_refine,
-        watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
+        graphcut_full_resolution=args.graphcut_full_resolution, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
         train_every=args.train_every,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )

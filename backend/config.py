@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from model import FcanetInputError
+from model import FcanetInputError, GraphCutRefineConfig
 
 
 class ConfigError(FcanetInputError):
@@ -43,6 +43,8 @@ class BackendConfig:
     #: Predictor's default (both on).
     edge_refine: bool | None = None
     graphcut_refine: bool | None = None
+    #: The graph cut's last cut at the working size (slower, finer; None: the Predictor's default, on).
+    graphcut_full_resolution: bool | None = None
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
     allowed_image_hosts: tuple[str, ...] = ()
@@ -103,8 +105,11 @@ class BackendConfig:
     @property
     def predictor_options(self) -> dict:
         """Predictor keyword arguments for every model this backend loads."""
+        graphcut: bool | GraphCutRefineConfig | None = self.graphcut_refine
+        if graphcut is not False and self.graphcut_full_resolution is not None:
+            graphcut = GraphCutRefineConfig(full_resolution=self.graphcut_full_resolution)
         options = dict(short_side=self.short_side, device=self.device, edge_refine=self.edge_refine,
-                       graphcut_refine=self.graphcut_refine)
+                       graphcut_refine=graphcut)
         return {k: v for k, v in options.items() if v is not None}
 
     def with_overrides(self, **changes) -> "BackendConfig":
@@ -152,6 +157,7 @@ class BackendConfig:
             device=get("FCANET_DEVICE"),
             edge_refine=switch("FCANET_EDGE_REFINE"),
             graphcut_refine=switch("FCANET_GRAPHCUT_REFINE"),
+            graphcut_full_resolution=switch("FCANET_GRAPHCUT_FULL_RESOLUTION"),
             label_studio_url=get("LABEL_STUDIO_URL", "LABEL_STUDIO_HOST"),
             label_studio_api_key=get("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_ACCESS_TOKEN"),
             allowed_image_hosts=tuple(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None,

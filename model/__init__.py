@@ -12,6 +12,7 @@ names and the subpackages `model.corrections` and `model.evaluation`.
 
 from .clicks import Click, validate_clicks
 from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
+from .graphcut_refine import GraphCutRefineConfig
 from .image_io import load_image
 from .prediction import Prediction
 from .predictor import Predictor, default_checkpoint_path
@@ -19,6 +20,7 @@ from .sis import apply_sis
 
 __all__ = [
     "Click",
+    "GraphCutRefineConfig",
     "Prediction",
     "Predictor",
     "apply_sis",

@@ -16,9 +16,12 @@ and a graph cut along colour edges decide the pixels the network is unsure of:
   probability is at least 0.5, probable background elsewhere, sure foreground / background
   disks (`disk_radius`) at the positive / negative clicks, and a sure-background frame
   on the region's border wherever the box did not reach the image's edge;
-- `iterations` rounds of GrabCut; with `full_resolution` one more cut of the region at its own
-  (working) size, with the colour models just learnt held fixed (OpenCV's GC_EVAL_FREEZE_MODEL),
-  so that the boundary is not that of the shrunk region (the models cost most: k-means);
+- `iterations` rounds of GrabCut; then (`full_resolution`, the default) one more cut of the region
+  at its own (working) size with the colour models just learnt held fixed (OpenCV's
+  GC_EVAL_FREEZE_MODEL), so that the boundary is the image's, not that of the shrunk region: the
+  models are cheap to learn small (k-means is most of GrabCut's cost), the boundary is not. That
+  cut decides only the pixels within `band` shrunk pixels of the shrunk cut's boundary (the rest
+  keep the shrunk cut's label), which takes it from about 1 s to about 30 ms on a 640x480 photo;
 - its binary answer g is blended with the network's p as
   (1 - weight) * p + weight * g, so with weight below 0.5 a confident network keeps its pixels
   (at the default 0.35 GrabCut decides where 0.23 < p < 0.77).
@@ -45,7 +48,9 @@ class GraphCutRefineConfig:
     margin: share of the mask box's size added on each side, at least min_margin of the image's
     short side; disk_radius: sure seeds at the clicks,
     in pixels of the shrunk region; weight: GrabCut's share in the blended probability;
-    full_resolution: a last cut at the region's own size with the shrunk region's colour models."""
+    full_resolution: a last cut at the region's own size with the shrunk region's colour models;
+    band: that cut decides only pixels within this many shrunk-region pixels of the shrunk cut's
+    boundary (0: every pixel of the region, about 1 s a click on a 640x480 photo)."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
     #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
@@ -55,13 +60,19 @@ class GraphCutRefineConfig:
     #: 5.80 / 8.12, 5.78 / 8.04; 200 px, 2 iterations 5.82 / 8.08; 480 px 5.72 / 8.02 - all within
     #: this sample's noise (about 0.3), so the cheapest: 160 px, one iteration, about 40 ms a click
     #: against about 370 ms at 320 px and 3.
+    #: full_resolution was chosen on BSDS500's hand-traced segments (every 200th, 60; COCO's polygons
+    #: are too coarse to show it; `tune_refinement.py --bsds`, JSON in
+    #: runs/eval/tune-graphcut-fullres-bsds-c14.jsonl): NoC@85/90 10.52 / 13.80 without, 10.33 / 13.23
+    #: with; at 320 px and 3 iterations 10.20 / 13.67 and 10.02 / 13.25.
     iterations: int = 1
     max_side: int = 160
     margin: float = 0.25
     min_margin: float = 0.0
     disk_radius: int = 4
     weight: float = 0.35
-    full_resolution: bool = False
+    full_resolution: bool = True
+    cut_side: int = 0
+    band: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -74,6 +85,10 @@ class GraphCutRefineConfig:
             raise ValueError(f"graph-cut refinement min_margin must be in [0, 1], got {self.min_margin}")
         if self.disk_radius < 0:
             raise ValueError(f"graph-cut refinement disk_radius must be >= 0, got {self.disk_radius}")
+        if self.cut_side < 0:
+            raise ValueError(f"graph-cut refinement cut_side must be >= 0, got {self.cut_side}")
+        if self.band < 0:
+            raise ValueError(f"graph-cut refinement band must be >= 0, got {self.band}")
         if not 0 < self.weight <= 1:
             raise ValueError(f"graph-cut refinement weight must be in (0, 1], got {self.weight}")
 
@@ -96,7 +111,13 @@ def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float,
 def _seeds(prob: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, bool, bool, bool], disk_radius: int) -> np.ndarray:
     """GrabCut's starting labels for the (h, w) region; clicks in the region's pixels;
     frame: (left, top, right, bottom) sides that get a sure-background border."""
-    seeds = np.where(prob >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    return _sure_labels(np.where(prob >= 0.5, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8), clicks, frame,
+                        disk_radius)
+
+
+def _sure_labels(seeds: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, bool, bool, bool],
+                 disk_radius: int) -> np.ndarray:
+    """`seeds` with sure background on the framed sides and sure disks at the clicks."""
     left, top, right, bottom = frame
     if left:
         seeds[:, 0] = cv2.GC_BGD
@@ -112,17 +133,27 @@ def _seeds(prob: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, bool, b
     return seeds
 
 
-def _cut_at_full_resolution(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click],
-                            frame: tuple[bool, bool, bool, bool], disk_radius: int,
+def _cut_at_full_resolution(image: np.ndarray, coarse: np.ndarray, clicks: Sequence[Click],
+                            frame: tuple[bool, bool, bool, bool], disk_radius: int, band: int,
                             bgd: np.ndarray, fgd: np.ndarray) -> np.ndarray:
-    """(h, w) float32 0/1: one graph cut of the region at its own size with the colour models
-    learnt on the shrunk region (frozen), so the boundary follows the region's own pixels."""
-    seeds = _seeds(probability, clicks, frame, disk_radius)
+    """(h, w) float32 0/1: the shrunk region's cut `coarse` ((h, w) bool, scaled back) with its
+    boundary cut again at the region's own size, colour models frozen. Only pixels within `band`
+    of the coarse boundary are open (band 0: all of them): a graph cut's cost is its undecided pixels,
+    and the shrunk cut is only unsure within a few of its pixels of its own boundary."""
+    if coarse.all() or not coarse.any():
+        return coarse.astype(np.float32)
+    seeds = np.where(coarse, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
+    if band > 0:
+        inside = cv2.distanceTransform(coarse.astype(np.uint8), cv2.DIST_L2, 3)
+        outside = cv2.distanceTransform((~coarse).astype(np.uint8), cv2.DIST_L2, 3)
+        seeds[inside > band] = cv2.GC_FGD
+        seeds[outside > band] = cv2.GC_BGD
+    seeds = _sure_labels(seeds, clicks, frame, disk_radius)
     try:
         cv2.grabCut(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), seeds, None, bgd, fgd, 1,
                     cv2.GC_EVAL_FREEZE_MODEL)
     except cv2.error:
-        return (probability >= 0.5).astype(np.float32)
+        return coarse.astype(np.float32)
     return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
 
 
@@ -158,14 +189,16 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return probability  # degenerate colour models (e.g. a flat region): keep the network's answer
-    if config.full_resolution and scale < 1:
-        g = _cut_at_full_resolution(image[y0:y1, x0:x1], probability[y0:y1, x0:x1],
-                                    [Click(c.x - x0, c.y - y0, c.positive) for c in clicks],
-                                    (x0 > 0, y0 > 0, x1 < width, y1 < height),
-                                    max(1, round(config.disk_radius / scale)), bgd, fgd)
-    else:
-        g = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-        g = frame.probability_to_original(g)
+    g = frame.probability_to_original(np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32))
+    cut_scale = min(1.0, config.cut_side / max(bw, bh)) if config.cut_side else 1.0
+    if config.full_resolution and cut_scale > scale:
+        cut = WorkingFrame(bh, bw, max(1, round(bh * cut_scale)), max(1, round(bw * cut_scale)))
+        fine = _cut_at_full_resolution(
+            cut.resize_image(np.ascontiguousarray(image[y0:y1, x0:x1])), cut.resize_image(g) >= 0.5,
+            [cut.to_work(Click(c.x - x0, c.y - y0, c.positive)) for c in clicks],
+            (x0 > 0, y0 > 0, x1 < width, y1 < height), max(1, round(config.disk_radius * cut_scale / scale)),
+            int(np.ceil(config.band * cut_scale / scale)), bgd, fgd)
+        g = cut.probability_to_original(fine)
     out = probability.astype(np.float32, copy=True)
     out[y0:y1, x0:x1] = (1.0 - config.weight) * out[y0:y1, x0:x1] + config.weight * g
     return out

@@ -15,7 +15,7 @@ from backend.config import BackendConfig
 from backend.images import ImageFetcher
 from backend.label_config import shipped_label_config
 from backend_fixtures import LS_URL, TOKEN, FakeLabelStudio, FakePredictor, keypoint, png_bytes, sample_image
-from model import Predictor
+from model import GraphCutRefineConfig, Predictor
 from model.corrections import open_store
 
 IMAGE_PATH = "/data/upload/1/abc-object.png"
@@ -363,6 +363,13 @@ def test_post_processing_switches_come_from_flag_or_environment_and_reach_the_pr
     args = parser.parse_args(["serve", "--edge-refine", "--no-graphcut-refine"])
     assert config_from_args(args, env=env).predictor_options["edge_refine"] is True  # the flag wins
     assert config_from_args(args, env=env).predictor_options["graphcut_refine"] is False
+    fast = BackendConfig.from_env({"FCANET_GRAPHCUT_FULL_RESOLUTION": "false"})
+    assert fast.predictor_options["graphcut_refine"] == GraphCutRefineConfig(full_resolution=False)
+    args = parser.parse_args(["serve", "--graphcut-full-resolution"])
+    assert config_from_args(args, env={"FCANET_GRAPHCUT_FULL_RESOLUTION": "no"}).predictor_options[
+        "graphcut_refine"] == GraphCutRefineConfig(full_resolution=True)
+    args = parser.parse_args(["serve", "--no-graphcut-refine", "--no-graphcut-full-resolution"])
+    assert config_from_args(args, env={}).predictor_options["graphcut_refine"] is False  # off wins
     seen = {}
     monkeypatch.setattr(backend_app.Predictor, "from_checkpoint",
                         classmethod(lambda cls, path, **kwargs: seen.update(kwargs) or Predictor.for_tests()))
