@@ -19,9 +19,10 @@ and a graph cut along colour edges decide the pixels the network is unsure of:
 - `iterations` rounds of GrabCut; then (`full_resolution`, the default) one more cut of the region
   at its own (working) size with the colour models just learnt held fixed (OpenCV's
   GC_EVAL_FREEZE_MODEL), so that the boundary is the image's, not that of the shrunk region: the
-  models are cheap to learn small (k-means is most of GrabCut's cost), the boundary is not. That
-  cut decides only the pixels within `band` shrunk pixels of the shrunk cut's boundary (the rest
-  keep the shrunk cut's label), which takes it from about 1 s to about 30 ms on a 640x480 photo;
+  models are cheap to learn small (k-means is most of GrabCut's cost), the boundary and thin parts
+  are not. That cut costs about 1 s on a 640x480 photo; `cut_side` caps its size, and `band` > 0
+  opens only the pixels within that many shrunk pixels of the shrunk cut's boundary (about 30 ms,
+  but on BSDS500 the gain went with it: model card);
 - its binary answer g is blended with the network's p as
   (1 - weight) * p + weight * g, so with weight below 0.5 a confident network keeps its pixels
   (at the default 0.35 GrabCut decides where 0.23 < p < 0.77).
@@ -137,9 +138,8 @@ def _cut_at_full_resolution(image: np.ndarray, coarse: np.ndarray, clicks: Seque
                             frame: tuple[bool, bool, bool, bool], disk_radius: int, band: int,
                             bgd: np.ndarray, fgd: np.ndarray) -> np.ndarray:
     """(h, w) float32 0/1: the shrunk region's cut `coarse` ((h, w) bool, scaled back) with its
-    boundary cut again at the region's own size, colour models frozen. Only pixels within `band`
-    of the coarse boundary are open (band 0: all of them): a graph cut's cost is its undecided pixels,
-    and the shrunk cut is only unsure within a few of its pixels of its own boundary."""
+    boundary cut again at the region's own size, colour models frozen. With band > 0 only pixels within
+    `band` of the coarse boundary are open (a graph cut's cost is its undecided pixels); with 0, all."""
     if coarse.all() or not coarse.any():
         return coarse.astype(np.float32)
     seeds = np.where(coarse, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
