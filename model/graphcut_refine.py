@@ -20,9 +20,9 @@ and a graph cut along colour edges decide the pixels the network is unsure of:
   at its own (working) size with the colour models just learnt held fixed (OpenCV's
   GC_EVAL_FREEZE_MODEL), so that the boundary is the image's, not that of the shrunk region: the
   models are cheap to learn small (k-means is most of GrabCut's cost), the boundary and thin parts
-  are not. That cut costs about 1 s on a 640x480 photo; `cut_side` caps its size, and `band` > 0
-  opens only the pixels within that many shrunk pixels of the shrunk cut's boundary (about 30 ms,
-  but on BSDS500 the gain went with it: model card);
+  are not. That cut costs about 1 s on a 640x480 photo; `cut_side` caps its size. It has to cover the
+  whole region: opening only the pixels near the shrunk cut's boundary costs 30 ms but lost the whole
+  gain on BSDS500 (model card), since the full-size cut also finds thin parts and holes far from it;
 - its binary answer g is blended with the network's p as
   (1 - weight) * p + weight * g, so with weight below 0.5 a confident network keeps its pixels
   (at the default 0.35 GrabCut decides where 0.23 < p < 0.77).
@@ -49,9 +49,8 @@ class GraphCutRefineConfig:
     margin: share of the mask box's size added on each side, at least min_margin of the image's
     short side; disk_radius: sure seeds at the clicks,
     in pixels of the shrunk region; weight: GrabCut's share in the blended probability;
-    full_resolution: a last cut at the region's own size with the shrunk region's colour models;
-    band: that cut decides only pixels within this many shrunk-region pixels of the shrunk cut's
-    boundary (0: every pixel of the region, about 1 s a click on a 640x480 photo)."""
+    full_resolution: a last cut of the region with the shrunk region's colour models, at its own size
+    or at most cut_side pixels on its long side (0: no cap; about 1 s a click on a 640x480 photo)."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
     #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
@@ -73,7 +72,6 @@ class GraphCutRefineConfig:
     weight: float = 0.35
     full_resolution: bool = True
     cut_side: int = 0
-    band: float = 0.0
 
     def __post_init__(self) -> None:
         if self.iterations < 1:
@@ -88,8 +86,6 @@ class GraphCutRefineConfig:
             raise ValueError(f"graph-cut refinement disk_radius must be >= 0, got {self.disk_radius}")
         if self.cut_side < 0:
             raise ValueError(f"graph-cut refinement cut_side must be >= 0, got {self.cut_side}")
-        if self.band < 0:
-            raise ValueError(f"graph-cut refinement band must be >= 0, got {self.band}")
         if not 0 < self.weight <= 1:
             raise ValueError(f"graph-cut refinement weight must be in (0, 1], got {self.weight}")
 
@@ -134,26 +130,17 @@ def _sure_labels(seeds: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, 
     return seeds
 
 
-def _cut_at_full_resolution(image: np.ndarray, coarse: np.ndarray, clicks: Sequence[Click],
-                            frame: tuple[bool, bool, bool, bool], disk_radius: int, band: int,
-                            bgd: np.ndarray, fgd: np.ndarray) -> np.ndarray:
-    """(h, w) float32 0/1: the shrunk region's cut `coarse` ((h, w) bool, scaled back) with its
-    boundary cut again at the region's own size, colour models frozen. With band > 0 only pixels within
-    `band` of the coarse boundary are open (a graph cut's cost is its undecided pixels); with 0, all."""
-    if coarse.all() or not coarse.any():
-        return coarse.astype(np.float32)
-    seeds = np.where(coarse, cv2.GC_PR_FGD, cv2.GC_PR_BGD).astype(np.uint8)
-    if band > 0:
-        inside = cv2.distanceTransform(coarse.astype(np.uint8), cv2.DIST_L2, 3)
-        outside = cv2.distanceTransform((~coarse).astype(np.uint8), cv2.DIST_L2, 3)
-        seeds[inside > band] = cv2.GC_FGD
-        seeds[outside > band] = cv2.GC_BGD
-    seeds = _sure_labels(seeds, clicks, frame, disk_radius)
+def _cut_with_frozen_models(image: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, bool, bool, bool],
+                            disk_radius: int, bgd: np.ndarray, fgd: np.ndarray) -> np.ndarray | None:
+    """(h, w) float32 0/1: one graph cut of the (h, w, 3) region with the colour models learnt on the
+    shrunk region held fixed; None when OpenCV refuses. With frozen models only the sure labels
+    (click disks, frame) constrain the cut, so every other pixel starts as probable background."""
+    seeds = _sure_labels(np.full(image.shape[:2], cv2.GC_PR_BGD, np.uint8), clicks, frame, disk_radius)
     try:
         cv2.grabCut(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR), seeds, None, bgd, fgd, 1,
                     cv2.GC_EVAL_FREEZE_MODEL)
     except cv2.error:
-        return coarse.astype(np.float32)
+        return None
     return np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
 
 
@@ -189,16 +176,18 @@ def graphcut_refine(image: np.ndarray, probability: np.ndarray, clicks: Sequence
                     cv2.GC_INIT_WITH_MASK)
     except cv2.error:
         return probability  # degenerate colour models (e.g. a flat region): keep the network's answer
-    g = frame.probability_to_original(np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32))
+    cut_fg = np.isin(seeds, (cv2.GC_FGD, cv2.GC_PR_FGD))
+    g = frame.probability_to_original(cut_fg.astype(np.float32))
     cut_scale = min(1.0, config.cut_side / max(bw, bh)) if config.cut_side else 1.0
-    if config.full_resolution and cut_scale > scale:
+    # An all-or-nothing shrunk cut has nothing to sharpen; keep it.
+    if config.full_resolution and cut_scale > scale and cut_fg.any() and not cut_fg.all():
         cut = WorkingFrame(bh, bw, max(1, round(bh * cut_scale)), max(1, round(bw * cut_scale)))
-        fine = _cut_at_full_resolution(
-            cut.resize_image(np.ascontiguousarray(image[y0:y1, x0:x1])), cut.resize_image(g) >= 0.5,
+        fine = _cut_with_frozen_models(
+            cut.resize_image(np.ascontiguousarray(image[y0:y1, x0:x1])),
             [cut.to_work(Click(c.x - x0, c.y - y0, c.positive)) for c in clicks],
-            (x0 > 0, y0 > 0, x1 < width, y1 < height), max(1, round(config.disk_radius * cut_scale / scale)),
-            int(np.ceil(config.band * cut_scale / scale)), bgd, fgd)
-        g = cut.probability_to_original(fine)
+            (x0 > 0, y0 > 0, x1 < width, y1 < height), max(1, round(config.disk_radius * cut_scale / scale)), bgd, fgd)
+        if fine is not None:
+            g = cut.probability_to_original(fine)
     out = probability.astype(np.float32, copy=True)
     out[y0:y1, x0:x1] = (1.0 - config.weight) * out[y0:y1, x0:x1] + config.weight * g
     return out

@@ -2,7 +2,7 @@
 (`fcanet predict`, `evaluate`, `benchmark`), and the Predictor they describe.
 
 Flags: --short-side, --grid-align/--no-grid-align, --zoom-in, --edge-refine/--no-edge-refine
-(+ radius, eps), --graphcut-refine/--no-graphcut-refine (+ weight, iterations, max side, margin, full resolution, cut side, band). Defaults are the Predictor's.
+(+ radius, eps), --graphcut-refine/--no-graphcut-refine (+ weight, iterations, max side, margin, full resolution, cut side). Defaults are the Predictor's.
 """
 
 from __future__ import annotations
@@ -53,9 +53,6 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--graphcut-cut-side", type=int, default=graphcut.cut_side,
                         help=f"that cut works at most this many pixels on the region's long side "
                              f"(default {graphcut.cut_side}; 0: the working size, about 1 s a click)")
-    parser.add_argument("--graphcut-band", type=float, default=graphcut.band,
-                        help=f"that cut decides the pixels within this many shrunk pixels of the shrunk cut's "
-                             f"boundary (default {graphcut.band}: all)")
 
 
 def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,7 +63,7 @@ def predictor_options(args: argparse.Namespace) -> dict[str, Any]:
         graphcut = (GraphCutRefineConfig(weight=args.graphcut_weight, iterations=args.graphcut_iterations,
                                          max_side=args.graphcut_max_side, margin=args.graphcut_margin,
                                          full_resolution=args.graphcut_full_resolution,
-                                         cut_side=args.graphcut_cut_side, band=args.graphcut_band)
+                                         cut_side=args.graphcut_cut_side)
                     if args.graphcut_refine else False)
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None

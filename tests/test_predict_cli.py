@@ -72,10 +72,10 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     assert options_identity(default)["edge_refine"] == {"radius": 16, "eps": 1e-3}
     chosen = predictor_from_args(parser.parse_args(ckpt + [
         "--no-edge-refine", "--graphcut-weight", "0.3", "--graphcut-iterations", "2", "--graphcut-max-side", "320",
-        "--graphcut-margin", "0.5", "--no-graphcut-full-resolution", "--graphcut-band", "3", "--short-side", "48", "--zoom-in", "--grid-align"]))
+        "--graphcut-margin", "0.5", "--no-graphcut-full-resolution", "--graphcut-cut-side", "480", "--short-side", "48", "--zoom-in", "--grid-align"]))
     assert chosen.edge_refine is None and chosen.short_side == 48 and chosen.grid_align
     assert chosen.graphcut_refine == GraphCutRefineConfig(weight=0.3, iterations=2, max_side=320, margin=0.5,
-                                                          full_resolution=False, band=3.0)
+                                                          full_resolution=False, cut_side=480)
     assert set(options_identity(chosen)) == {"zoom_in", "graphcut_refine", "grid_align"}
     paper = predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-graphcut-refine"]))
     assert paper.edge_refine is None and paper.graphcut_refine is None and options_identity(paper) == {}
