@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,12 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from model import Predictor  # noqa: E402
 from model.clicks import pixel_of, validate_clicks  # noqa: E402
-from model.evaluation.datasets import load_dataset  # noqa: E402
-from model.evaluation.loop import evaluate_samples  # noqa: E402
 from model.prediction import Prediction  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tune_refinement import bsds_samples  # noqa: E402
+from tune_refinement import screen, screening_samples  # noqa: E402
 
 
 class LocalUpdate:
@@ -79,24 +76,17 @@ def main() -> int:
     parser.add_argument("--bsds")
     parser.add_argument("--every", type=int, default=16)
     parser.add_argument("--variant", nargs="+", default=["none", "component:0", "disk:0.5"])
-    parser.add_argument("--no-full-resolution", action="store_true")
     args = parser.parse_args()
-    samples = (load_dataset("coco_mval", args.coco)[:: args.every] if args.coco
-               else bsds_samples(args.bsds, args.every))
-    from model.graphcut_refine import GraphCutRefineConfig
-
-    base = Predictor.from_checkpoint(graphcut_refine=GraphCutRefineConfig(full_resolution=not args.no_full_resolution))
+    if bool(args.coco) == bool(args.bsds):
+        parser.error("give one of --coco and --bsds")
+    samples = screening_samples(args.coco, args.bsds, args.every)
+    base = Predictor.from_checkpoint()
     for text in args.variant:
         kind, _, radius = text.partition(":")
-        wrapper = LocalUpdate(base, kind, float(radius or 0))
-        start = time.perf_counter()
-        result = evaluate_samples(wrapper, samples, early_stop=True, desc=text)
-        miou = result.miou_per_click
-        print(json.dumps({"variant": text, "set": "coco" if args.coco else "bsds", "samples": len(samples),
-                          "noc85": result.noc["85"], "noc90": result.noc["90"],
-                          "over_max90": result.over_max["90"], "miou1": round(miou[0], 4),
-                          "miou5": round(miou[4], 4), "seconds": round(time.perf_counter() - start, 1)}),
-              flush=True)
+        if kind not in ("none", "component", "disk"):
+            parser.error(f"unknown variant {text!r}: use none, component:R or disk:R")
+        result = screen(LocalUpdate(base, kind, float(radius or 0)), samples, text)
+        print(json.dumps({"variant": text, "set": "coco" if args.coco else "bsds", **result}), flush=True)
     return 0
 
 
