@@ -4,6 +4,7 @@
 # Label Studio pins ~150 packages (Django, its own label-studio-sdk) that must not leak into
 # the project's environment, so it lives in a separate venv (default /work/main/.lsvenv,
 # gitignored; override with LS_VENV). Idempotent: an existing, working install is kept.
+case "${1:-}" in -h|--help) sed -n "2,6p" "$0" | sed "s/^# \{0,1\}//"; exit 0;; esac
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

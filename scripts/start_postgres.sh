@@ -8,6 +8,7 @@
 # `nobody`). Authentication is `trust` on 127.0.0.1 only; nothing listens elsewhere.
 # --install: apt-get install postgresql first when the binaries are missing.
 # Use the URL with FCANET_TEST_POSTGRES_URL=... python -m pytest tests/test_corrections_postgres.py
+case "${1:-}" in -h|--help) sed -n "2,10p" "$0" | sed "s/^# \{0,1\}//"; exit 0;; esac
 set -euo pipefail
 
 if [ "${1:-}" = "--install" ]; then

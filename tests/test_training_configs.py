@@ -10,7 +10,7 @@ from model.training.config import TrainConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "model" / "training" / "configs"
 CONFIGS = sorted(CONFIG_DIR.glob("*.yaml"))
-BENCHMARKS = ("grabcut", "davis")
+BENCHMARKS = ("grabcut", "davis", "weizmann", "horse")  # benchmarks and the fine-tuning domain
 # Keys that name a run rather than change what it trains.
 RUN_NAMES = {"out_dir", "version_prefix"}
 

@@ -3,7 +3,7 @@
 Headless, offline and on 127.0.0.1 (settings from the README section Smart labeling in Label Studio): a fresh data
 dir, a fixed legacy API token, no version check, loopback ML backends and webhooks
 allowed, local files served from `<workdir>/files`. Also starts our backend with uvicorn
-in a thread. Used by test_label_studio_e2e.py and scripts/investigate_smart_clicks.py.
+in a thread. Used by test_label_studio_e2e.py.
 """
 
 from __future__ import annotations
