@@ -10,13 +10,49 @@ Everything outside `model/` (the Label Studio backend, the Gradio app) uses only
 names and the subpackages `model.corrections` and `model.evaluation`.
 """
 
-from .clicks import Click, validate_clicks
-from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
-from .graphcut_refine import GraphCutRefineConfig
-from .image_io import load_image
-from .prediction import Prediction
-from .predictor import Predictor, default_checkpoint_path
-from .sis import apply_sis
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: Public name -> the module that defines it. Resolved on first use (PEP 562), so that
+#: `import model.<submodule>` (the CLI's `--help`, the corrections store) does not load torch
+#: and OpenCV until a name that needs them is touched.
+_EXPORTS = {
+    "Click": ".clicks",
+    "validate_clicks": ".clicks",
+    "CheckpointError": ".errors",
+    "ClickError": ".errors",
+    "FcanetInputError": ".errors",
+    "ImageError": ".errors",
+    "GraphCutRefineConfig": ".graphcut_refine",
+    "load_image": ".image_io",
+    "Prediction": ".prediction",
+    "Predictor": ".predictor",
+    "default_checkpoint_path": ".predictor",
+    "apply_sis": ".sis",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .clicks import Click, validate_clicks
+    from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
+    from .graphcut_refine import GraphCutRefineConfig
+    from .image_io import load_image
+    from .prediction import Prediction
+    from .predictor import Predictor, default_checkpoint_path
+    from .sis import apply_sis
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'model' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "Click",
