@@ -13,7 +13,7 @@ names and the subpackages `model.corrections` and `model.evaluation`.
 from .clicks import Click, validate_clicks
 from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
 from .graphcut_refine import GraphCutRefineConfig
-from .image_io import load_image
+from .image_io import load_image, max_image_pixels
 from .prediction import Prediction
 from .predictor import Predictor, default_checkpoint_path
 from .sis import apply_sis
@@ -25,6 +25,7 @@ __all__ = [
     "Predictor",
     "apply_sis",
     "load_image",
+    "max_image_pixels",
     "validate_clicks",
     "default_checkpoint_path",
     "FcanetInputError",
