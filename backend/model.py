@@ -302,6 +302,9 @@ class FcanetModel:
             ann_id = a.get("id") if isinstance(a, dict) else a
             if ann_id is None:
                 continue
+            if isinstance(ann_id, bool) or not isinstance(ann_id, (int, str)):
+                raise BadRequest(f"ANNOTATIONS_DELETED: an annotation id must be an integer or a string, "
+                                 f"got {describe(ann_id)}")
             for record in self.store.list(source=SOURCE, project=pid, annotation_id=ann_id):
                 self.store.remove(record.id)
                 removed += 1
