@@ -337,12 +337,13 @@ def brush_size(result: dict[str, Any], index: int = 0) -> tuple[int, int]:
     """(width, height) a brush result declares, within the image pixel limit; BadRequest or
     RequestError (422) otherwise. Nothing is decoded."""
     width, height = result.get("original_width"), result.get("original_height")
-    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= _MAX_SIDE for v in (width, height)):
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
         raise BadRequest(f"brush {index + 1} needs positive integer original_width and original_height "
                          f"(got {describe(width)}, {describe(height)})")
     if width * height > max_image_pixels():
-        raise RequestError(f"brush {index + 1} is {width}x{height} ({width * height} pixels), more than the image "
-                           f"limit of {max_image_pixels()} pixels")
+        size = f"{width}x{height}" if width * height < 10**18 else f"{describe(width)} x {describe(height)}"
+        raise RequestError(f"brush {index + 1} is {size} pixels, more than the image limit of "
+                           f"{max_image_pixels()} pixels")
     return width, height
 
 
@@ -371,10 +372,6 @@ def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
         raise BadRequest(f"brush {index + 1}: the RLE holds {flat.size // 4} pixels, the image is "
                          f"{width}x{height}")
     return flat.reshape(height, width, 4)[:, :, 3] > 0
-
-
-#: No image side is longer (a sanity bound before multiplying client numbers).
-_MAX_SIDE = 1 << 20
 
 
 def _name(value: Any, what: str) -> str | None:
