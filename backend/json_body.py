@@ -65,9 +65,12 @@ def check_depth(value: Any, limit: int) -> None:
         item, depth = stack.pop()
         if depth > limit:
             raise BadRequest(f"the JSON is nested too deeply (more than {limit} levels)")
-        children = item.values() if isinstance(item, dict) else item
-        # set(map(type, ...)) runs in C: a long list of numbers (an RLE) costs little.
-        kinds = set(map(type, children))
-        if dict in kinds or list in kinds:
-            stack.extend((c, depth + 1) for c in (item.values() if isinstance(item, dict) else item)
-                         if isinstance(c, (dict, list)))
+        children = item.values() if type(item) is dict else item
+        if len(children) > 32:
+            # A long array is nearly always numbers (an RLE): set(map(type, ...)) runs in C.
+            kinds = set(map(type, children))
+            if dict not in kinds and list not in kinds:
+                continue
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                stack.append((child, depth + 1))
