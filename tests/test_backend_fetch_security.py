@@ -195,3 +195,27 @@ def test_a_failing_token_refresh_is_a_502_with_json(tmp_path, reply):
             assert r.headers["content-type"].startswith("application/json") and "token" in r.json()["detail"]
             assert backend.post("/predict", _predict(IMAGE)).status_code == 502, "the server keeps serving"
         assert any(h.path == "/api/token/refresh/" for h in ls.hits)
+
+
+def test_webhook_image_references_never_reach_another_origin(net):
+    """The image of a stored annotation is fetched after the answer: the same rules apply."""
+    import time
+
+    import numpy as np
+    from label_studio_sdk.converter import brush
+
+    backend, ls, allowed, forbidden = net
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:30, 10:30] = 255
+    for i, ref in enumerate((f"/http://127.0.0.1:{forbidden.port}/a.png", f"/ht\ttp://127.0.0.1:{forbidden.port}/a.png",
+                             f"http://127.0.0.1:{forbidden.port}/a.png")):
+        event = {"action": "ANNOTATION_CREATED", "project": {"id": 1, "label_config": shipped_label_config()},
+                 "annotation": {"id": 100 + i, "completed_by": 1, "result": [
+                     {"id": "b1", "from_name": "mask", "to_name": "image", "type": "brushlabels",
+                      "original_width": 80, "original_height": 60,
+                      "value": {"format": "rle", "rle": brush.mask2rle(mask), "brushlabels": ["Object"]}}]},
+                 "task": {"id": 7, "data": {"image": ref}}}
+        r = backend.post("/webhook", event)
+        assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+    time.sleep(1.0)  # the deferred image fetches run after the answers
+    assert not forbidden.hits
