@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import base64
-import json
 import logging
 import secrets
 import time
@@ -35,6 +34,7 @@ from .click_memory import ClickMemory
 from .config import BackendConfig
 from .errors import BadRequest, RequestError
 from .images import ImageFetcher
+from .json_body import parse_json_object
 from .model import FcanetModel
 from .promoted import PromotionWatcher
 from .training import RecordingLauncher, TrainingLauncher
@@ -100,7 +100,8 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         launcher = RecordingLauncher(store, delegate=delegate)
     model = FcanetModel(predictor, store=store, fetcher=fetcher,
                         memory=ClickMemory(config.click_memory_items, config.click_memory_ttl_s),
-                        launcher=launcher, train_every=config.train_every)
+                        launcher=launcher, train_every=config.train_every,
+                        max_annotation_pixels=config.max_annotation_pixels)
     watcher = PromotionWatcher(
         store, model, interval=config.watch_promoted_s, current_version=promoted_version,
         load=lambda path: Predictor.from_checkpoint(path, **config.predictor_options),
@@ -135,6 +136,14 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
     async def _store_down(request: Request, exc: StoreUnavailableError):
         log.error("store unavailable: %s", exc)
         return _error(503, f"the corrections store is unavailable: {exc}", request)
+
+    @app.exception_handler(Exception)
+    async def _server_bug(request: Request, exc: Exception):
+        # Last resort: whatever a handler did not turn into a 4xx/502 is our bug. The client gets
+        # JSON without internals; the traceback goes to the log only.
+        log.error("%s %s -> 500: unhandled %s", request.method, request.url.path, type(exc).__name__,
+                  exc_info=(type(exc), exc, exc.__traceback__))
+        return JSONResponse({"detail": "internal server error (logged on the server)"}, status_code=500)
 
     # --------------------------------------------------------------------- auth + timing
     @app.middleware("http")
@@ -214,15 +223,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if len(raw) > MAX_BODY_BYTES:
         raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", status=413)
-    if not raw.strip():
-        raise BadRequest("the body is empty: send a JSON object")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"malformed JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise BadRequest(f"the body must be a JSON object, got {type(body).__name__}")
-    return body
+    return parse_json_object(raw)
 
 
 def _basic_auth_ok(header: str | None, config: BackendConfig) -> bool:

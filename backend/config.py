@@ -54,6 +54,9 @@ class BackendConfig:
     image_max_bytes: int = 50 * 1024 * 1024
     image_cache_items: int = 32
     image_cache_bytes: int = 1024 * 1024 * 1024
+    #: All brush masks of one webhook together, checked before any is decoded (each mask is
+    #: also bounded by the image pixel limit, model.image_io.MAX_PIXELS).
+    max_annotation_pixels: int = 400_000_000
     click_memory_items: int = 2048
     click_memory_ttl_s: float = 1800.0
     watch_promoted_s: float = 10.0
@@ -78,7 +81,7 @@ class BackendConfig:
         if self.train_every < 0 or self.finetune_steps < 0:
             raise ConfigError("train_every and finetune_steps must be 0 or more")
         for name in ("image_timeout_s", "image_max_bytes", "image_cache_items", "click_memory_items",
-                     "click_memory_ttl_s"):
+                     "click_memory_ttl_s", "max_annotation_pixels"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -168,6 +171,7 @@ class BackendConfig:
             train_every=number(int, "FCANET_TRAIN_EVERY"),
             image_max_bytes=number(int, "FCANET_IMAGE_MAX_BYTES"),
             image_cache_items=number(int, "FCANET_IMAGE_CACHE_ITEMS"),
+            max_annotation_pixels=number(int, "FCANET_MAX_ANNOTATION_PIXELS"),
             click_memory_ttl_s=number(float, "FCANET_CLICK_MEMORY_TTL"),
             watch_promoted_s=number(float, "FCANET_WATCH_PROMOTED"),
             log_level=get("LOG_LEVEL"),

@@ -2,11 +2,12 @@
 
 A task's image is a Label Studio path (`/data/upload/<project>/<file>`,
 `/data/local-files/?d=<path>`, `/tasks/<id>/presign/?fileuri=...`), which is fetched from
-LABEL_STUDIO_URL with `Authorization: Token <key>` (or `Bearer <access token>` for a
-personal access token, through label-studio-sdk's token handling); an http(s) URL on the
-Label Studio host (the same); an http(s) URL on an allowed host (fetched without the key,
-which never leaves for another host, redirects included); or a `data:image/...;base64,`
-URI. Downloads are size-limited and time-limited, and decoded images are kept in a
+LABEL_STUDIO_URL's origin with `Authorization: Token <key>` (or `Bearer <access token>` for
+a personal access token, through label-studio-sdk's token handling); an http(s) URL on
+Label Studio's origin (the same); an http(s) URL on an allowed host (fetched without the
+key); or a `data:image/...;base64,` URI. Every URL, redirects included, must be on Label
+Studio's origin or an allowed host before it is requested; the key goes only on requests
+whose whole redirect chain stayed on Label Studio's origin (docs/security-fetching.md). Downloads are size-limited and time-limited, and decoded images are kept in a
 bounded LRU cache keyed by URL, so the clicks on one task download its image once; a
 second request for an image being downloaded waits for that download.
 """
@@ -16,11 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 import numpy as np
@@ -80,19 +81,30 @@ class LabelStudioAuth:
                         httpx_client=httpx.Client(transport=self._transport, timeout=self._timeout),
                     )
                 except ApiError as exc:
-                    raise ImageFetchError(f"LABEL_STUDIO_API_KEY is not usable: {exc.body}") from None
+                    log.error("LABEL_STUDIO_API_KEY is not usable: %s", exc.body)
+                    raise ImageFetchError("LABEL_STUDIO_API_KEY is not usable (expired or not a Label Studio "
+                                          "token)", status=502) from None
             return self._client._client_wrapper
 
     def header(self) -> str:
+        """The Authorization header value; ImageFetchError (502) when Label Studio's token
+        refresh fails in any way (refused, unreachable, or a reply that is not the JSON it should be)."""
         from label_studio_sdk.core.api_error import ApiError
 
         try:
             return self._wrapper().get_headers()["Authorization"]
+        except ImageFetchError:
+            raise
         except ApiError as exc:
-            raise ImageFetchError(f"Label Studio refused the API key (personal access token refresh failed: "
-                                  f"{exc.status_code} {exc.body})") from None
+            log.error("Label Studio refused the personal access token refresh: %s %s", exc.status_code, exc.body)
+            raise ImageFetchError(f"Label Studio refused the API key (personal access token refresh failed "
+                                  f"with HTTP {exc.status_code})", status=502) from None
         except httpx.HTTPError as exc:
-            raise ImageFetchError(f"cannot reach Label Studio at {self.url} to refresh the access token: {exc}") from None
+            log.error("cannot reach Label Studio at %s to refresh the access token: %s", self.url, exc)
+            raise ImageFetchError("cannot reach Label Studio to refresh the access token", status=502) from None
+        except Exception as exc:  # noqa: BLE001 - the SDK lets a non-JSON or malformed reply through as anything
+            log.error("Label Studio's token refresh gave an unusable reply: %s: %s", type(exc).__name__, exc)
+            raise ImageFetchError("Label Studio's access token refresh gave an unusable reply", status=502) from None
 
     def forget_access_token(self) -> None:
         """After a 401: make the next header() refresh the personal access token."""
@@ -139,8 +151,17 @@ class ImageCache:
         return self._bytes
 
 
+Origin = tuple  # (scheme, ASCII host, port): what decides where a request goes
+
+
 class ImageFetcher:
-    """fetch(ref) -> FetchedImage, following the rules in the module docstring."""
+    """fetch(ref) -> FetchedImage, following the rules in the module docstring.
+
+    Every URL is parsed once with httpx (the parser that also connects), checked against
+    the allow-list as that parsed object, and the same object is requested: no second
+    parser can see a different host. A refused URL is refused before any connection, with
+    a message that says "not allowed" and nothing about the target.
+    """
 
     def __init__(self, config: BackendConfig, transport: httpx.BaseTransport | None = None,
                  auth: LabelStudioAuth | None = None):
@@ -151,49 +172,68 @@ class ImageFetcher:
         if self._auth is None and config.label_studio_url and config.label_studio_api_key:
             self._auth = LabelStudioAuth(config.label_studio_url, config.label_studio_api_key, transport=transport,
                                          timeout=config.image_timeout_s)
+        self._ls_base = httpx.URL(config.label_studio_url) if config.label_studio_url else None
+        self._ls_origin = _origin(self._ls_base) if self._ls_base is not None else None
+        self._allow_any = "*" in config.allowed_image_hosts
+        self._allowed = _allowed_origins(config.allowed_image_hosts)
         self._inflight: dict[str, threading.Event] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------- resolving
     def resolve(self, ref: str) -> str:
         """The absolute URL for a task's image reference, or ImageFetchError (400) if not allowed."""
+        return str(self._resolve(ref))
+
+    def _resolve(self, ref: str) -> httpx.URL | str:
+        """The URL to fetch (a parsed httpx.URL), the data: URI itself, or ImageFetchError (400)."""
         if not isinstance(ref, str) or not ref.strip():
             raise ImageFetchError("the task has no image reference", status=400)
         ref = ref.strip()
-        if ref.startswith("data:"):
+        if ref[:5].lower() == "data:":
             return ref
+        if _UNSAFE_CHARS.search(ref):
+            _refuse(ref, "control character, whitespace or backslash")
         if ref.startswith("/"):
-            if not self.config.label_studio_url:
-                raise ImageFetchError(f"the image {ref!r} is a Label Studio path: set LABEL_STUDIO_URL (and "
-                                      "LABEL_STUDIO_API_KEY) so the backend can fetch it", status=400)
-            return urljoin(self.config.label_studio_url.rstrip("/") + "/", ref.lstrip("/"))
-        parts = urlsplit(ref)
-        if parts.scheme not in ("http", "https"):
-            raise ImageFetchError(f"cannot fetch image {ref[:200]!r}: only http(s) URLs, Label Studio paths and "
-                                  "data: URIs are supported (connect cloud storage in Label Studio instead)",
-                                  status=400)
-        if not parts.hostname:
-            raise ImageFetchError(f"the image URL {ref[:200]!r} has no host", status=400)
-        if not (self._is_label_studio(ref) or self._host_allowed(ref)):
-            raise ImageFetchError(f"images from {parts.hostname} are not allowed: add it to "
-                                  "FCANET_ALLOWED_IMAGE_HOSTS (default: only the Label Studio host)", status=400)
-        return ref
+            return self._label_studio_path(ref)
+        try:
+            url = httpx.URL(ref)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            _refuse(ref, "unparseable")
+        if url.scheme not in ("http", "https"):
+            _refuse(ref, "scheme", "only http(s) URLs, Label Studio paths and data: URIs are supported "
+                                   "(connect cloud storage in Label Studio instead)")
+        if not self._may_fetch(url):
+            _refuse(ref, "origin")
+        return url
 
-    def _is_label_studio(self, url: str) -> bool:
-        origin = self.config.label_studio_origin
-        if origin is None:
+    def _label_studio_path(self, ref: str) -> httpx.URL:
+        """A Label Studio path joined to LABEL_STUDIO_URL; the result must stay on its origin."""
+        if self._ls_base is None:
+            raise ImageFetchError("the image is a Label Studio path: set LABEL_STUDIO_URL (and "
+                                  "LABEL_STUDIO_API_KEY) so the backend can fetch it", status=400)
+        # Built as text after a fixed "scheme://host:port/": nothing in ref can reach the
+        # authority (no urljoin, which treats "/http://x" or "//x" as another host).
+        scheme, host, port = self._ls_origin
+        prefix = self._ls_base.raw_path.decode("ascii").split("?", 1)[0].rstrip("/")
+        try:
+            url = httpx.URL(f"{scheme}://{_host_text(host)}:{port}{prefix}/{ref.lstrip('/')}")
+        except (httpx.InvalidURL, ValueError, TypeError):
+            _refuse(ref, "unparseable Label Studio path")
+        if _origin(url) != self._ls_origin or url.userinfo:
+            _refuse(ref, "Label Studio path left LABEL_STUDIO_URL's origin")
+        return url
+
+    def _is_label_studio(self, url: httpx.URL) -> bool:
+        return self._ls_origin is not None and not url.userinfo and _origin(url) == self._ls_origin
+
+    def _may_fetch(self, url: httpx.URL) -> bool:
+        """Whether an absolute URL is on Label Studio's origin or an allowed host (checked as parsed)."""
+        if url.scheme not in ("http", "https") or not url.raw_host or url.userinfo:
             return False
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return (parts.scheme, (parts.hostname or "").lower(), port) == origin
-
-    def _host_allowed(self, url: str) -> bool:
-        allowed = self.config.allowed_image_hosts
-        if "*" in allowed:
+        if self._is_label_studio(url) or self._allow_any:
             return True
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        return host in allowed or (parts.port is not None and f"{host}:{parts.port}" in allowed)
+        _, host, port = _origin(url)
+        return (host, None) in self._allowed or (host, port) in self._allowed
 
     # ------------------------------------------------------------------------- fetching
     def cached(self, ref: str) -> FetchedImage | None:
@@ -204,7 +244,8 @@ class ImageFetcher:
 
     def fetch(self, ref: str) -> FetchedImage:
         """The decoded image for a reference: from the cache, or downloaded once."""
-        url = self.resolve(ref)
+        target = self._resolve(ref)
+        url = str(target)
         while True:
             image = self.cache.get(url)
             if image is not None:
@@ -222,11 +263,11 @@ class ImageFetcher:
                         done = self._inflight[url] = threading.Event()
                         break
         try:
-            data = self._download(url)
+            data = self._download(target)
             try:
                 rgb = load_image(data)
             except ImageError as exc:
-                raise ImageFetchError(f"{_short(url)} is not a usable image: {exc}", status=422) from None
+                raise ImageFetchError(f"the task's image is not a usable image: {exc}", status=422) from None
             image = FetchedImage(url=url, rgb=rgb, data=data, sha256=hashlib.sha256(data).hexdigest())
             self.cache.put(image)
             return image
@@ -235,27 +276,27 @@ class ImageFetcher:
                 self._inflight.pop(url, None)
             done.set()
 
-    def _download(self, url: str) -> bytes:
-        if url.startswith("data:"):
-            return _decode_data_uri(url, self.config.image_max_bytes)
+    def _download(self, target: httpx.URL | str) -> bytes:
+        if isinstance(target, str):
+            return _decode_data_uri(target, self.config.image_max_bytes)
+        url = target
         retried_auth = False
         hops = 0
+        # The key goes only to requests whose whole chain so far is on Label Studio's origin:
+        # a chain that started elsewhere never earns it by redirecting to Label Studio.
+        chain_on_label_studio = self._is_label_studio(url)
         while True:
-            with_key = self._is_label_studio(url) and self._auth is not None
+            with_key = chain_on_label_studio and self._auth is not None
             headers = {"Authorization": self._auth.header()} if with_key else {}
             try:
                 with self._client.stream("GET", url, headers=headers) as response:
                     if response.status_code in (301, 302, 303, 307, 308):
-                        target = response.headers.get("location")
+                        location = response.headers.get("location")
                         hops += 1
-                        if not target or hops > _MAX_REDIRECTS:
-                            raise ImageFetchError(f"{_short(url)} redirects too often or nowhere")
-                        next_url = urljoin(url, target)
-                        # Label Studio may send us to a presigned storage URL; other hosts must stay allowed.
-                        if not (with_key or self._is_label_studio(next_url) or self._host_allowed(next_url)):
-                            raise ImageFetchError(f"{_short(url)} redirects to {urlsplit(next_url).hostname}, "
-                                                  "which is not an allowed image host", status=400)
-                        url = next_url
+                        if not location or hops > _MAX_REDIRECTS:
+                            raise ImageFetchError("the image URL redirects too often or nowhere", status=502)
+                        url = self._redirect_target(url, location)
+                        chain_on_label_studio = chain_on_label_studio and self._is_label_studio(url)
                         continue
                     if response.status_code == 401 and with_key and not retried_auth:
                         retried_auth = True
@@ -263,27 +304,87 @@ class ImageFetcher:
                         continue
                     if response.status_code != 200:
                         hint = " (check LABEL_STUDIO_API_KEY)" if response.status_code in (401, 403) and with_key else ""
-                        raise ImageFetchError(f"fetching the image {_short(url)} gave HTTP {response.status_code}{hint}")
+                        log.warning("image %s: HTTP %d", _short(str(url)), response.status_code)
+                        raise ImageFetchError(f"fetching the image gave HTTP {response.status_code}{hint}",
+                                              status=502 if response.status_code >= 500 else 424)
                     declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > self.config.image_max_bytes:
-                        raise ImageFetchError(f"the image {_short(url)} is {int(declared)} bytes, more than the "
+                    if declared and declared.isdigit() and len(declared) < 20 \
+                            and int(declared) > self.config.image_max_bytes:
+                        raise ImageFetchError(f"the image is {int(declared)} bytes, more than the "
                                               f"limit of {self.config.image_max_bytes}", status=422)
                     chunks, size = [], 0
                     for chunk in response.iter_bytes():
                         size += len(chunk)
                         if size > self.config.image_max_bytes:
-                            raise ImageFetchError(f"the image {_short(url)} is larger than the limit of "
+                            raise ImageFetchError(f"the image is larger than the limit of "
                                                   f"{self.config.image_max_bytes} bytes", status=422)
                         chunks.append(chunk)
                     return b"".join(chunks)
-            except httpx.TimeoutException:
-                raise ImageFetchError(f"fetching the image {_short(url)} timed out after "
-                                      f"{self.config.image_timeout_s:g} s") from None
             except httpx.HTTPError as exc:
-                raise ImageFetchError(f"cannot fetch the image {_short(url)}: {exc}") from None
+                # One message for refused, unresolvable, reset and timed-out alike: the answer
+                # must not tell a closed port from a missing host (the details go to the log).
+                log.warning("cannot fetch image %s: %s: %s", _short(str(url)), type(exc).__name__, exc)
+                raise ImageFetchError(_CANNOT_FETCH, status=502) from None
+
+    def _redirect_target(self, url: httpx.URL, location: str) -> httpx.URL:
+        """The absolute URL a redirect points to, if it may be fetched; else ImageFetchError."""
+        try:
+            if _UNSAFE_CHARS.search(location):
+                raise httpx.InvalidURL("unsafe characters")
+            target = url.join(location)
+        except (httpx.InvalidURL, ValueError, TypeError):
+            log.warning("image %s redirects to an unusable location", _short(str(url)))
+            raise ImageFetchError("the image URL redirects to a URL that is not allowed", status=502) from None
+        if not self._may_fetch(target):
+            log.warning("image %s redirects to %s, which is not allowed", _short(str(url)), _short(str(target)))
+            raise ImageFetchError("the image URL redirects to a URL that is not allowed", status=502)
+        return target
 
     def close(self) -> None:
         self._client.close()
+
+
+_CANNOT_FETCH = "cannot fetch the image: the image host did not answer (connection failed or timed out)"
+#: Characters no image reference needs and URL parsers disagree on (control characters such
+#: as tab and newline are stripped by some, backslash is a slash to some): refused outright rather than normalised.
+_UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+_NOT_ALLOWED = ("the image reference is not allowed: the backend fetches only Label Studio paths on "
+                "LABEL_STUDIO_URL, http(s) URLs on LABEL_STUDIO_URL or a host in FCANET_ALLOWED_IMAGE_HOSTS, "
+                "and data:image URIs")
+
+
+def _refuse(ref: str, why: str, hint: str | None = None):
+    log.warning("refused image reference %r (%s)", ref[:200], why)
+    raise ImageFetchError(_NOT_ALLOWED + (f"; {hint}" if hint else ""), status=400)
+
+
+def _origin(url: httpx.URL) -> Origin:
+    """(scheme, lower-case ASCII (IDNA) host, port with the scheme's default filled in)."""
+    scheme = url.scheme
+    port = url.port or (443 if scheme == "https" else 80)
+    return scheme, url.raw_host.decode("ascii").lower(), port
+
+
+def _host_text(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _allowed_origins(entries) -> set[tuple[str, int | None]]:
+    """{(ASCII host, port or None for any port)} from FCANET_ALLOWED_IMAGE_HOSTS entries."""
+    allowed = set()
+    for entry in entries:
+        if entry == "*":
+            continue
+        try:
+            url = httpx.URL(f"http://{entry}/")
+        except (httpx.InvalidURL, ValueError):
+            log.warning("FCANET_ALLOWED_IMAGE_HOSTS: ignoring %r (not a host or host:port)", entry)
+            continue
+        if url.raw_host and not url.userinfo and url.raw_path == b"/":
+            # An explicit port restricts the entry to that port, even the scheme's default one.
+            explicit = re.search(r":(\d+)$", entry)
+            allowed.add((url.raw_host.decode("ascii").lower(), int(explicit.group(1)) if explicit else None))
+    return allowed
 
 
 def _short(url: str) -> str:

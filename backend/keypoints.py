@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from model import Click, ClickError
 
-from .errors import BadRequest, RequestError
+from .errors import BadRequest, RequestError, describe
 
 KEYPOINT_TYPES = ("keypointlabels", "keypoint")
 
@@ -57,25 +57,51 @@ def parse_keypoints(items: Any) -> list[SmartKeypoint]:
         if not isinstance(value, dict):
             raise BadRequest(f"keypoint {i + 1} has no 'value' object")
         x, y = value.get("x"), value.get("y")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (x, y)):
-            raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got {x!r}, {y!r}")
+        xf, yf = _finite(x), _finite(y)
+        if xf is None or yf is None:
+            raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got "
+                             f"{describe(x)}, {describe(y)}")
         labels = value.get("keypointlabels", value.get("labels"))
         if not isinstance(labels, list) or not labels or not all(isinstance(l, str) and l for l in labels):
-            raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {labels!r}")
+            raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {describe(labels)}")
         rotation = item.get("image_rotation", 0) or 0
-        if not isinstance(rotation, (int, float)) or rotation % 360:
-            raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={rotation!r}): "
+        if _finite(rotation) is None:
+            raise BadRequest(f"keypoint {i + 1}: image_rotation must be a number, got {describe(rotation)}")
+        if rotation % 360:
+            raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={describe(rotation)}): "
                                "rotate the image back to 0 degrees to use smart clicks")
         positive = item.get("is_positive", True)
         if not isinstance(positive, bool):
-            raise BadRequest(f"keypoint {i + 1}: is_positive must be true or false, got {positive!r}")
+            raise BadRequest(f"keypoint {i + 1}: is_positive must be true or false, got {describe(positive)}")
         region_id = item.get("id")
+        if region_id is not None and (isinstance(region_id, bool) or not isinstance(region_id, (str, int))):
+            raise BadRequest(f"keypoint {i + 1}: id must be a string, got {describe(region_id)}")
         points.append(SmartKeypoint(
             region_id=str(region_id) if region_id is not None else None, label=labels[0],
-            from_name=item.get("from_name"), to_name=item.get("to_name"),
-            x_percent=float(x), y_percent=float(y), positive=positive,
+            from_name=optional_name(item.get("from_name"), f"keypoint {i + 1}: from_name"),
+            to_name=optional_name(item.get("to_name"), f"keypoint {i + 1}: to_name"),
+            x_percent=xf, y_percent=yf, positive=positive,
         ))
     return points
+
+
+def _finite(value: Any) -> float | None:
+    """value as a finite float, or None when it is not a number (bools, strings, ...) or is
+    not finite or does not fit a float (an integer of hundreds of digits)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def optional_name(value: Any, what: str) -> str | None:
+    """A control or object name (from_name, to_name): a string or absent."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequest(f"{what} must be a string, got {describe(value)}")
 
 
 def group_by_label(points: Iterable[SmartKeypoint]) -> dict[tuple[str | None, str], list[SmartKeypoint]]:

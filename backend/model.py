@@ -14,10 +14,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from model import ClickError, validate_clicks
+from model import ClickError, max_image_pixels, validate_clicks
 
 from .click_memory import ClickMemory
-from .errors import BadRequest, RequestError
+from .errors import BadRequest, RequestError, describe
 from .images import ImageFetcher
 from .keypoints import SmartKeypoint, group_by_label, parse_keypoints, to_clicks
 from .label_config import LabelConfig, parse_label_config, shipped_label_config
@@ -26,6 +26,9 @@ from .training import TrainingLauncher
 log = logging.getLogger(__name__)
 
 SOURCE = "label_studio"
+#: Default of FCANET_MAX_ANNOTATION_PIXELS: all brushes of one annotation together (a bool
+#: byte each once decoded), e.g. 4 masks at the image limit or 40 objects on a 10 MP photo.
+DEFAULT_MAX_ANNOTATION_PIXELS = 400_000_000
 ANNOTATION_EVENTS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
 
@@ -44,8 +47,11 @@ class FcanetModel:
     """FCA-Net as a Label Studio ML backend."""
 
     def __init__(self, predictor, *, store, fetcher: ImageFetcher, memory: ClickMemory,
-                 launcher: TrainingLauncher, train_every: int = 0):
+                 launcher: TrainingLauncher, train_every: int = 0,
+                 max_annotation_pixels: int = DEFAULT_MAX_ANNOTATION_PIXELS):
         self._predictor = predictor
+        #: Most mask pixels one webhook may make us decode (all its brushes together).
+        self.max_annotation_pixels = int(max_annotation_pixels)
         #: Start a fine-tuning job after this many newly stored annotations (0: only on START_TRAINING).
         self.train_every = int(train_every)
         self._new_corrections = 0
@@ -201,15 +207,21 @@ class FcanetModel:
             return {"status": "ignored", "reason": "the annotation has no brush mask"}
         keypoint_groups = group_by_label(parse_keypoints(result))
         brushes_per_label: dict[tuple, int] = {}
-        for b in brushes:
-            key = (b.get("to_name"), _brush_label(b))
+        for i, b in enumerate(brushes):
+            key = (_name(b.get("to_name"), f"brush {i + 1}: to_name"), _brush_label(b))
             brushes_per_label[key] = brushes_per_label.get(key, 0) + 1
+
+        image_ref = task["data"].get(config.image_key(_name(brushes[0].get("to_name"), "brush 1: to_name")))
+        if not isinstance(image_ref, str) or not image_ref:
+            raise BadRequest("the task data has no image reference for the labeling config's Image")
+        cached = self.fetcher.cached(image_ref)
+        self._check_brush_sizes(brushes, cached)
 
         objects, notes = [], []
         for i, brush in enumerate(brushes):
             label = _brush_label(brush)
             if label is not None and label not in config.brush_labels():
-                raise RequestError(f"brush {i + 1} has the unknown label {label!r}: the labeling config has "
+                raise RequestError(f"brush {i + 1} has the unknown label {describe(label)}: the labeling config has "
                                    f"{sorted(config.brush_labels())}")
             mask = decode_brush(brush, i)
             if not mask.any():
@@ -231,10 +243,6 @@ class FcanetModel:
         if not objects:
             return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
 
-        image_ref = task["data"].get(config.image_key(brushes[0].get("to_name")))
-        if not isinstance(image_ref, str) or not image_ref:
-            raise BadRequest("the task data has no image reference for the labeling config's Image")
-        cached = self.fetcher.cached(image_ref)
         height, width = objects[0]["mask"].shape
         image = cached.data if cached is not None and (cached.height, cached.width) == (height, width) else None
         completed_by = annotation.get("completed_by")
@@ -257,6 +265,25 @@ class FcanetModel:
             answer["notes"] = notes
         return answer
 
+    def _check_brush_sizes(self, brushes: list[dict[str, Any]], image) -> None:
+        """Refuse, before any RLE is decoded, brushes whose declared size is over the image pixel
+        limit, larger than the task image (when it is known: cached), not all the same, or
+        together over max_annotation_pixels."""
+        sizes = [brush_size(b, i) for i, b in enumerate(brushes)]
+        width, height = sizes[0]
+        for i, size in enumerate(sizes[1:], start=2):
+            if size != sizes[0]:
+                raise RequestError(f"brush {i} is {size[0]}x{size[1]}, brush 1 is {width}x{height}: the brushes of "
+                                   "one annotation are on one image")
+        if image is not None and width * height > image.width * image.height:
+            raise RequestError(f"the brushes are {width}x{height}, larger than the task's image "
+                               f"({image.width}x{image.height})")
+        total = width * height * len(sizes)
+        if total > self.max_annotation_pixels:
+            raise RequestError(f"the annotation's {len(sizes)} brushes hold {total} pixels together, more than "
+                               f"the limit of {self.max_annotation_pixels} (FCANET_MAX_ANNOTATION_PIXELS)",
+                               status=413)
+
     def attach_image(self, record_id: str, image_ref: str) -> None:
         """Fetch a record's image and store it beside the record (after the webhook answered)."""
         try:
@@ -275,6 +302,9 @@ class FcanetModel:
             ann_id = a.get("id") if isinstance(a, dict) else a
             if ann_id is None:
                 continue
+            if isinstance(ann_id, bool) or not isinstance(ann_id, (int, str)):
+                raise BadRequest(f"ANNOTATIONS_DELETED: an annotation id must be an integer or a string, "
+                                 f"got {describe(ann_id)}")
             for record in self.store.list(source=SOURCE, project=pid, annotation_id=ann_id):
                 self.store.remove(record.id)
                 removed += 1
@@ -303,18 +333,31 @@ def brush_result(mask: np.ndarray, from_name: str, to_name: str, label: str, *, 
     }
 
 
-def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
-    """(H, W) bool mask of a brush result; BadRequest when it is malformed."""
-    from label_studio_sdk.converter import brush
-
+def brush_size(result: dict[str, Any], index: int = 0) -> tuple[int, int]:
+    """(width, height) a brush result declares, within the image pixel limit; BadRequest or
+    RequestError (422) otherwise. Nothing is decoded."""
     width, height = result.get("original_width"), result.get("original_height")
     if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (width, height)):
-        raise BadRequest(f"brush {index + 1} needs positive integer original_width and original_height")
+        raise BadRequest(f"brush {index + 1} needs positive integer original_width and original_height "
+                         f"(got {describe(width)}, {describe(height)})")
+    if width * height > max_image_pixels():
+        size = f"{width}x{height}" if width * height < 10**18 else f"{describe(width)} x {describe(height)}"
+        raise RequestError(f"brush {index + 1} is {size} pixels, more than the image limit of "
+                           f"{max_image_pixels()} pixels")
+    return width, height
+
+
+def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
+    """(H, W) bool mask of a brush result; BadRequest (or RequestError for a size over the
+    image pixel limit) when it is malformed, always before the RLE is decoded."""
+    from label_studio_sdk.converter import brush
+
+    width, height = brush_size(result, index)
     value = result.get("value")
     rle = value.get("rle") if isinstance(value, dict) else None
     if value is not None and isinstance(value, dict) and value.get("format", "rle") != "rle":
-        raise BadRequest(f"brush {index + 1} has format {value.get('format')!r}; only 'rle' is supported")
-    if not isinstance(rle, list) or not rle or not all(isinstance(v, int) and 0 <= v < 256 for v in rle):
+        raise BadRequest(f"brush {index + 1} has format {describe(value.get('format'))}; only 'rle' is supported")
+    if not isinstance(rle, list) or not rle or not all(type(v) is int and 0 <= v < 256 for v in rle):
         raise BadRequest(f"brush {index + 1} has no valid RLE (value.rle must be a list of bytes)")
     declared = int.from_bytes(bytes(rle[:4]), "big") if len(rle) >= 4 else -1
     if declared != width * height * 4:
@@ -324,11 +367,17 @@ def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
     try:
         flat = brush.decode_rle(rle)
     except Exception as exc:  # noqa: BLE001 - the SDK decoder raises plain exceptions on garbage
-        raise BadRequest(f"brush {index + 1}: the RLE cannot be decoded: {exc}") from None
+        raise BadRequest(f"brush {index + 1}: the RLE cannot be decoded: {str(exc)[:200]}") from None
     if flat.size != width * height * 4:
         raise BadRequest(f"brush {index + 1}: the RLE holds {flat.size // 4} pixels, the image is "
                          f"{width}x{height}")
     return flat.reshape(height, width, 4)[:, :, 3] > 0
+
+
+def _name(value: Any, what: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRequest(f"{what} must be a string, got {describe(value)}")
 
 
 def _brush_label(result: dict[str, Any]) -> str | None:

@@ -25,6 +25,7 @@ _EXPORTS = {
     "ImageError": ".errors",
     "GraphCutRefineConfig": ".graphcut_refine",
     "load_image": ".image_io",
+    "max_image_pixels": ".image_io",
     "Prediction": ".prediction",
     "Predictor": ".predictor",
     "default_checkpoint_path": ".predictor",
@@ -35,7 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .clicks import Click, validate_clicks
     from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
     from .graphcut_refine import GraphCutRefineConfig
-    from .image_io import load_image
+    from .image_io import load_image, max_image_pixels
     from .prediction import Prediction
     from .predictor import Predictor, default_checkpoint_path
     from .sis import apply_sis
@@ -61,6 +62,7 @@ __all__ = [
     "Predictor",
     "apply_sis",
     "load_image",
+    "max_image_pixels",
     "validate_clicks",
     "default_checkpoint_path",
     "FcanetInputError",

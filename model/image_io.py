@@ -19,6 +19,14 @@ from .errors import ImageError
 #: take gigabytes and the model works at a 512-pixel short side anyway.
 MAX_PIXELS = 100_000_000
 
+
+
+def max_image_pixels() -> int:
+    """The pixel limit of images, which also bounds every mask decoded from a client (read at
+    call time, so tests can lower MAX_PIXELS)."""
+    return MAX_PIXELS
+
+
 ImageSource = Union[str, os.PathLike, bytes, np.ndarray, Image.Image]
 
 

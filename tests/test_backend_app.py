@@ -194,7 +194,7 @@ def test_unreachable_image_host(tmp_path):
     with TestClient(app) as client:
         r = client.post("/predict", json=_predict_body([keypoint(50, 50)],
                                                          image=f"http://127.0.0.1:{free_port()}/a.png"))
-        assert r.status_code == 424 and "cannot fetch the image" in r.json()["detail"]
+        assert r.status_code == 502 and "cannot fetch the image" in r.json()["detail"]
 
 
 def test_label_studio_path_without_label_studio_url(tmp_path):

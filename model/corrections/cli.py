@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 DEFAULT_STORE = "fcanet-data"
 
@@ -72,7 +73,12 @@ def run_export(args) -> int:
     from .coco import export_coco
 
     store = _open(args)
-    counts = export_coco(store, args.out, source=args.source, project=args.project)
+    skipped: list[tuple[str, str]] = []
+    counts = export_coco(store, args.out, source=args.source, project=args.project, skipped=skipped)
     print(f"wrote {args.out}: {counts['annotations']} annotation(s) on {counts['images']} image(s), "
           f"{counts['categories']} categor{'y' if counts['categories'] == 1 else 'ies'}")
+    if skipped:
+        print(f"skipped {len(skipped)} correction(s) that cannot be exported:", file=sys.stderr)
+        for record_id, reason in skipped:
+            print(f"  {record_id}: {reason}", file=sys.stderr)
     return 0

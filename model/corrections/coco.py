@@ -4,20 +4,26 @@ Images are listed once per stored image (by sha256) or reference; each record be
 annotation with `segmentation` = {"size": [H, W], "counts": str} (compressed RLE),
 `bbox` = [x, y, w, h] in pixels, `area`, and, beyond COCO, `clicks` ([[x, y, positive], ...]
 in click order, the first is the anchor) and `record_id`. Records without labels get the
-category "object".
+category "object". A record that cannot be read is skipped and reported, never fatal.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
+from ..image_io import max_image_pixels
 from .files import atomic_write
-from .records import CorrectionRecord
+from .records import CorrectionRecord, StoreError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CATEGORY = "object"
 
@@ -30,14 +36,42 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
-def coco_dataset(store, records: Sequence[CorrectionRecord]) -> dict[str, Any]:
-    """The COCO dict for the given records (masks read from the store)."""
+def load_mask_checked(store, record: CorrectionRecord) -> np.ndarray:
+    """A record's mask, refusing (StoreError) before decoding anything over the image pixel
+    limit or not of the record's size; a missing or corrupt file raises too."""
+    if not (record.width > 0 and record.height > 0) or record.width * record.height > max_image_pixels():
+        raise StoreError(f"the record says its mask is {record.width}x{record.height}, outside the image "
+                         f"limit of {max_image_pixels()} pixels")
+    data = store.files.read(record.mask_path)
+    with Image.open(io.BytesIO(data)) as img:  # reads the header only
+        if img.size != (record.width, record.height):
+            raise StoreError(f"the mask file is {img.size[0]}x{img.size[1]}, the record says "
+                             f"{record.width}x{record.height}")
+    return store.load_mask(record)
+
+
+def coco_dataset(store, records: Sequence[CorrectionRecord],
+                 skipped: list[tuple[str, str]] | None = None) -> dict[str, Any]:
+    """The COCO dict for the given records (masks read from the store).
+
+    A record whose mask cannot be used (missing or corrupt file, a size that disagrees with
+    the record or exceeds the image pixel limit) is left out, never fatal: (record id, reason)
+    is appended to `skipped` and logged.
+    """
     from pycocotools import mask as mask_utils
 
     images: dict[str, dict[str, Any]] = {}
     categories: dict[str, int] = {}
     annotations = []
     for record in records:
+        try:
+            mask = load_mask_checked(store, record)
+        except Exception as exc:  # noqa: BLE001 - one bad record must not stop the export
+            reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.warning("export: skipping correction %s: %s", record.id, reason)
+            if skipped is not None:
+                skipped.append((record.id, reason))
+            continue
         key = record.image_sha256 or record.image_ref or record.id
         if key not in images:
             images[key] = {
@@ -50,7 +84,6 @@ def coco_dataset(store, records: Sequence[CorrectionRecord]) -> dict[str, Any]:
             }
         label = record.labels[0] if record.labels else DEFAULT_CATEGORY
         category_id = categories.setdefault(label, len(categories) + 1)
-        mask = store.load_mask(record)
         rle = mask_to_rle(mask)
         x, y, w, h = mask_utils.toBbox({**rle, "counts": rle["counts"].encode("ascii")}).tolist()
         annotations.append({
@@ -78,8 +111,9 @@ def coco_dataset(store, records: Sequence[CorrectionRecord]) -> dict[str, Any]:
 
 
 def export_coco(store, out_path: str | os.PathLike, *, source: str | None = None,
-                project: str | None = None) -> dict[str, int]:
-    """Write the COCO file atomically; returns {"images": n, "annotations": n, "categories": n}."""
-    data = coco_dataset(store, store.list(source=source, project=project))
+                project: str | None = None, skipped: list[tuple[str, str]] | None = None) -> dict[str, int]:
+    """Write the COCO file atomically; returns {"images": n, "annotations": n, "categories": n}.
+    Records that cannot be exported are left out and listed in `skipped` (see coco_dataset)."""
+    data = coco_dataset(store, store.list(source=source, project=project), skipped)
     atomic_write(Path(out_path), json.dumps(data, indent=1).encode("utf-8"))
     return {k: len(data[k]) for k in ("images", "annotations", "categories")}

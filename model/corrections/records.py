@@ -16,6 +16,7 @@ import numpy as np
 
 from ..clicks import Click, validate_clicks
 from ..errors import ClickError, FcanetInputError
+from ..image_io import max_image_pixels
 
 
 class StoreError(FcanetInputError):
@@ -100,7 +101,8 @@ def check_optional_id(name: str, value: Any) -> str | None:
 
 
 def check_mask(mask: Any) -> np.ndarray:
-    """(H, W) bool, 0/1 or 0/255 array -> (H, W) bool; refuses other shapes, values and empty masks."""
+    """(H, W) bool, 0/1 or 0/255 array -> (H, W) bool; refuses other shapes, values, empty masks
+    and masks over the image pixel limit (nothing larger than an image can be stored)."""
     if mask is None:
         raise StoreError("a correction needs its final mask")
     arr = np.asarray(mask)
@@ -108,6 +110,9 @@ def check_mask(mask: Any) -> np.ndarray:
         raise StoreError(f"the mask must be a 2-D (H, W) array, got shape {arr.shape}")
     if arr.shape[0] < 1 or arr.shape[1] < 1:
         raise StoreError(f"the mask is empty ({arr.shape[1]}x{arr.shape[0]})")
+    if arr.shape[0] * arr.shape[1] > max_image_pixels():
+        raise StoreError(f"the mask is {arr.shape[1]}x{arr.shape[0]}, more than the image limit of "
+                         f"{max_image_pixels()} pixels")
     if arr.dtype != np.bool_:
         if arr.dtype.kind not in "uif":
             raise StoreError(f"the mask must be bool or numeric, got dtype {arr.dtype}")
