@@ -19,7 +19,8 @@ from model import ClickError, validate_clicks
 from .click_memory import ClickMemory
 from .errors import BadRequest, RequestError
 from .images import ImageFetcher
-from .keypoints import SmartKeypoint, group_by_label, parse_keypoints, to_clicks
+from .keypoints import (SmartKeypoint, clicks_in_image, group_by_label, parse_keypoints,
+                        parse_keypoints_lenient, to_clicks)
 from .label_config import LabelConfig, parse_label_config, shipped_label_config
 from .training import TrainingLauncher
 
@@ -199,7 +200,9 @@ class FcanetModel:
         brushes = [r for r in result if isinstance(r, dict) and r.get("type") == "brushlabels"]
         if not brushes:
             return {"status": "ignored", "reason": "the annotation has no brush mask"}
-        keypoint_groups = group_by_label(parse_keypoints(result))
+        # A bad keypoint costs only that click (recorded with its reason), never the mask.
+        points, bad_points = parse_keypoints_lenient(result)
+        keypoint_groups = group_by_label(points)
         brushes_per_label: dict[tuple, int] = {}
         for b in brushes:
             key = (b.get("to_name"), _brush_label(b))
@@ -217,17 +220,34 @@ class FcanetModel:
                 continue
             height, width = mask.shape
             key = (brush.get("to_name"), label)
+            dropped = [d for (to_name, kp_label), d in bad_points
+                       if to_name == key[0] and kp_label in (label, None)]
             clicks: list = []
+            keep_clicks = False
             if key in keypoint_groups and brushes_per_label[key] == 1:
-                clicks = to_clicks(keypoint_groups[key], width, height)
+                clicks, more = clicks_in_image(keypoint_groups[key], width, height)
+                dropped += more
             else:
-                clicks = self.memory.clicks_for_region(brush.get("id")) or []
-            try:
-                clicks = validate_clicks(clicks, width, height) if clicks else []
-            except ClickError as exc:
-                notes.append(f"brush {i + 1}: clicks not stored ({exc})")
-                clicks = []
-            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else []})
+                remembered = self.memory.clicks_for_region(brush.get("id"))
+                if remembered:
+                    try:
+                        clicks = validate_clicks(remembered, width, height)
+                    except ClickError as exc:
+                        dropped += [{"click": n + 1, "x": c.x, "y": c.y, "positive": c.positive,
+                                     "reason": f"the remembered clicks do not fit the mask: {exc}"}
+                                    for n, c in enumerate(remembered)]
+                        clicks = []
+                else:
+                    # Only the brush (after a restart, or once the click memory expired): the
+                    # clicks stored before for this object stay.
+                    keep_clicks = not dropped
+            if dropped:
+                notes.append(f"brush {i + 1}: {len(dropped)} click(s) not stored, see the record's dropped_clicks")
+            region_id = brush.get("id")
+            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else [],
+                            "region_id": str(region_id)[:200] if isinstance(region_id, (str, int)) and region_id != ""
+                            and not isinstance(region_id, bool) else None,
+                            "dropped_clicks": dropped, "keep_clicks": keep_clicks})
         if not objects:
             return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
 
