@@ -16,7 +16,7 @@ import numpy as np
 
 from model import ClickError, validate_clicks
 
-from .click_memory import ClickMemory
+from .click_memory import ClickMemory, labeler_of
 from .errors import BadRequest, RequestError
 from .images import ImageFetcher
 from .keypoints import (SmartKeypoint, clicks_in_image, group_by_label, parse_keypoints,
@@ -133,10 +133,14 @@ class FcanetModel:
         image = self.fetcher.fetch(data[image_key])
 
         predictor = self._predictor  # one model for the whole request
+        labeler = labeler_of(task)
         results, scores = [], []
         for (to_name, label), group in groups.items():
             clicks = to_clicks(group, image.width, image.height)
-            session, sequence = self.memory.resolve((pid, str(task.get("id")), to_name, label), group, clicks)
+            shared_key = (pid, str(task.get("id")), to_name, label, None)
+            key = shared_key if labeler is None else shared_key[:-1] + (labeler,)
+            session, sequence = self.memory.resolve(key, group, clicks,
+                                                    fallback_key=None if labeler is None else shared_key)
             prediction = predictor.predict(image.rgb, sequence)
             self.memory.record_mask(session, prediction.mask)
             score = float(prediction.probability[prediction.mask].mean()) if prediction.mask.any() else 0.0
