@@ -43,46 +43,89 @@ def parse_keypoints(items: Any) -> list[SmartKeypoint]:
     Items of other types (brushes, rectangles, ...) are skipped. Raises BadRequest naming
     the item when a keypoint lacks coordinates or a label.
     """
+    return [_parse_one(i, item) for i, item in _keypoint_items(items)]
+
+
+def parse_keypoints_lenient(items: Any) -> tuple[list[SmartKeypoint], list[tuple[tuple[str | None, str | None], dict[str, Any]]]]:
+    """Like `parse_keypoints`, but a bad keypoint is dropped instead of failing the whole list
+    (for submitted annotations, where the mask must not be lost for one bad click).
+
+    Returns (keypoints, dropped): dropped holds ((to_name, label or None), description) per
+    bad keypoint; the description is {"keypoint_id", "result_item", "reason", ...} as stored in
+    a record's dropped_clicks.
+    """
+    points, dropped = [], []
+    for i, item in _keypoint_items(items):
+        try:
+            points.append(_parse_one(i, item))
+        except RequestError as exc:
+            value = item.get("value") if isinstance(item.get("value"), dict) else {}
+            labels = value.get("keypointlabels", value.get("labels"))
+            label = labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else None
+            to_name = item.get("to_name") if isinstance(item.get("to_name"), str) else None
+            dropped.append(((to_name, label), _describe(item, i, str(exc))))
+    return points, dropped
+
+
+def _describe(item: dict[str, Any], index: int, reason: str) -> dict[str, Any]:
+    """What a dropped-click record keeps of a keypoint (only JSON-safe, short values)."""
+    value = item.get("value") if isinstance(item.get("value"), dict) else {}
+    described: dict[str, Any] = {"keypoint_id": None, "result_item": index + 1, "reason": reason}
+    if isinstance(item.get("id"), (str, int)) and not isinstance(item.get("id"), bool):
+        described["keypoint_id"] = str(item["id"])[:200]
+    for name in ("x", "y"):
+        v = value.get(name)
+        if _finite(v) is not None:
+            described[f"{name}_percent"] = _finite(v)
+    if isinstance(item.get("is_positive", True), bool):
+        described["positive"] = item.get("is_positive", True)
+    return described
+
+
+def _keypoint_items(items: Any) -> list[tuple[int, dict[str, Any]]]:
     if items is None:
         return []
     if not isinstance(items, list):
         raise BadRequest(f"a result must be a list of regions, got {type(items).__name__}")
-    points = []
+    found = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise BadRequest(f"result item {i + 1} must be an object, got {type(item).__name__}")
-        if item.get("type") not in KEYPOINT_TYPES:
-            continue
-        value = item.get("value")
-        if not isinstance(value, dict):
-            raise BadRequest(f"keypoint {i + 1} has no 'value' object")
-        x, y = value.get("x"), value.get("y")
-        xf, yf = _finite(x), _finite(y)
-        if xf is None or yf is None:
-            raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got "
-                             f"{describe(x)}, {describe(y)}")
-        labels = value.get("keypointlabels", value.get("labels"))
-        if not isinstance(labels, list) or not labels or not all(isinstance(l, str) and l for l in labels):
-            raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {describe(labels)}")
-        rotation = item.get("image_rotation", 0) or 0
-        if _finite(rotation) is None:
-            raise BadRequest(f"keypoint {i + 1}: image_rotation must be a number, got {describe(rotation)}")
-        if rotation % 360:
-            raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={describe(rotation)}): "
-                               "rotate the image back to 0 degrees to use smart clicks")
-        positive = item.get("is_positive", True)
-        if not isinstance(positive, bool):
-            raise BadRequest(f"keypoint {i + 1}: is_positive must be true or false, got {describe(positive)}")
-        region_id = item.get("id")
-        if region_id is not None and (isinstance(region_id, bool) or not isinstance(region_id, (str, int))):
-            raise BadRequest(f"keypoint {i + 1}: id must be a string, got {describe(region_id)}")
-        points.append(SmartKeypoint(
-            region_id=str(region_id) if region_id is not None else None, label=labels[0],
-            from_name=optional_name(item.get("from_name"), f"keypoint {i + 1}: from_name"),
-            to_name=optional_name(item.get("to_name"), f"keypoint {i + 1}: to_name"),
-            x_percent=xf, y_percent=yf, positive=positive,
-        ))
-    return points
+        if item.get("type") in KEYPOINT_TYPES:
+            found.append((i, item))
+    return found
+
+
+def _parse_one(i: int, item: dict[str, Any]) -> SmartKeypoint:
+    value = item.get("value")
+    if not isinstance(value, dict):
+        raise BadRequest(f"keypoint {i + 1} has no 'value' object")
+    x, y = value.get("x"), value.get("y")
+    xf, yf = _finite(x), _finite(y)
+    if xf is None or yf is None:
+        raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got "
+                         f"{describe(x)}, {describe(y)}")
+    labels = value.get("keypointlabels", value.get("labels"))
+    if not isinstance(labels, list) or not labels or not all(isinstance(l, str) and l for l in labels):
+        raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {describe(labels)}")
+    rotation = item.get("image_rotation", 0) or 0
+    if _finite(rotation) is None:
+        raise BadRequest(f"keypoint {i + 1}: image_rotation must be a number, got {describe(rotation)}")
+    if rotation % 360:
+        raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={describe(rotation)}): "
+                           "rotate the image back to 0 degrees to use smart clicks")
+    positive = item.get("is_positive", True)
+    if not isinstance(positive, bool):
+        raise BadRequest(f"keypoint {i + 1}: is_positive must be true or false, got {describe(positive)}")
+    region_id = item.get("id")
+    if region_id is not None and (isinstance(region_id, bool) or not isinstance(region_id, (str, int))):
+        raise BadRequest(f"keypoint {i + 1}: id must be a string, got {describe(region_id)}")
+    return SmartKeypoint(
+        region_id=str(region_id) if region_id is not None else None, label=labels[0],
+        from_name=optional_name(item.get("from_name"), f"keypoint {i + 1}: from_name"),
+        to_name=optional_name(item.get("to_name"), f"keypoint {i + 1}: to_name"),
+        x_percent=xf, y_percent=yf, positive=positive,
+    )
 
 
 def _finite(value: Any) -> float | None:
@@ -122,3 +165,22 @@ def to_clicks(points: Sequence[SmartKeypoint], width: int, height: int) -> list[
         x, y = percent_to_pixels(p.x_percent, p.y_percent, width, height)
         clicks.append(Click(x, y, p.positive))
     return clicks
+
+
+def clicks_in_image(points: Sequence[SmartKeypoint], width: int, height: int) -> tuple[list[Click], list[dict[str, Any]]]:
+    """(clicks, dropped) for a submitted annotation: the keypoints inside the image as
+    clicks in pixels, in order; a keypoint outside it, or a negative one before any
+    positive (it would have no anchor), is dropped and described with its reason."""
+    clicks, dropped = [], []
+    for i, p in enumerate(points):
+        described = {"keypoint_id": p.region_id, "click": i + 1, "x_percent": p.x_percent,
+                     "y_percent": p.y_percent, "positive": p.positive}
+        if not (0.0 <= p.x_percent <= 100.0 and 0.0 <= p.y_percent <= 100.0):
+            dropped.append({**described, "reason": f"outside the image at ({p.x_percent:g}%, {p.y_percent:g}%): "
+                                                   "percent coordinates must be within 0-100"})
+        elif not clicks and not p.positive:
+            dropped.append({**described, "reason": "a negative click before any positive one: the first "
+                                                   "click must be positive (the anchor)"})
+        else:
+            clicks.append(Click(*percent_to_pixels(p.x_percent, p.y_percent, width, height), p.positive))
+    return clicks, dropped

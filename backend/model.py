@@ -16,10 +16,11 @@ import numpy as np
 
 from model import ClickError, max_image_pixels, validate_clicks
 
-from .click_memory import ClickMemory
+from .click_memory import ClickMemory, labeler_of
 from .errors import BadRequest, RequestError, describe
 from .images import ImageFetcher
-from .keypoints import SmartKeypoint, group_by_label, parse_keypoints, to_clicks
+from .keypoints import (SmartKeypoint, clicks_in_image, group_by_label, parse_keypoints,
+                        parse_keypoints_lenient, to_clicks)
 from .label_config import LabelConfig, parse_label_config, shipped_label_config
 from .training import TrainingLauncher
 
@@ -138,10 +139,14 @@ class FcanetModel:
         image = self.fetcher.fetch(data[image_key])
 
         predictor = self._predictor  # one model for the whole request
+        labeler = labeler_of(task)
         results, scores = [], []
         for (to_name, label), group in groups.items():
             clicks = to_clicks(group, image.width, image.height)
-            session, sequence = self.memory.resolve((pid, str(task.get("id")), to_name, label), group, clicks)
+            shared_key = (pid, str(task.get("id")), to_name, label, None)
+            key = shared_key if labeler is None else shared_key[:-1] + (labeler,)
+            session, sequence = self.memory.resolve(key, group, clicks,
+                                                    fallback_key=None if labeler is None else shared_key)
             prediction = predictor.predict(image.rgb, sequence)
             self.memory.record_mask(session, prediction.mask)
             score = float(prediction.probability[prediction.mask].mean()) if prediction.mask.any() else 0.0
@@ -205,7 +210,9 @@ class FcanetModel:
         brushes = [r for r in result if isinstance(r, dict) and r.get("type") == "brushlabels"]
         if not brushes:
             return {"status": "ignored", "reason": "the annotation has no brush mask"}
-        keypoint_groups = group_by_label(parse_keypoints(result))
+        # A bad keypoint costs only that click (recorded with its reason), never the mask.
+        points, bad_points = parse_keypoints_lenient(result)
+        keypoint_groups = group_by_label(points)
         brushes_per_label: dict[tuple, int] = {}
         for i, b in enumerate(brushes):
             key = (_name(b.get("to_name"), f"brush {i + 1}: to_name"), _brush_label(b))
@@ -229,17 +236,36 @@ class FcanetModel:
                 continue
             height, width = mask.shape
             key = (brush.get("to_name"), label)
+            # A keypoint whose to_name or label could not be read is noted on every brush it may
+            # belong to, so that no submitted click disappears without a trace.
+            dropped = [d for (to_name, kp_label), d in bad_points
+                       if to_name in (key[0], None) and kp_label in (label, None)]
             clicks: list = []
+            keep_clicks = False
             if key in keypoint_groups and brushes_per_label[key] == 1:
-                clicks = to_clicks(keypoint_groups[key], width, height)
+                clicks, more = clicks_in_image(keypoint_groups[key], width, height)
+                dropped += more
             else:
-                clicks = self.memory.clicks_for_region(brush.get("id")) or []
-            try:
-                clicks = validate_clicks(clicks, width, height) if clicks else []
-            except ClickError as exc:
-                notes.append(f"brush {i + 1}: clicks not stored ({exc})")
-                clicks = []
-            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else []})
+                remembered = self.memory.clicks_for_region(brush.get("id"))
+                if remembered:
+                    try:
+                        clicks = validate_clicks(remembered, width, height)
+                    except ClickError as exc:
+                        dropped += [{"click": n + 1, "x": c.x, "y": c.y, "positive": c.positive,
+                                     "reason": f"the remembered clicks do not fit the mask: {exc}"}
+                                    for n, c in enumerate(remembered)]
+                        clicks = []
+                else:
+                    # Only the brush (after a restart, or once the click memory expired): the
+                    # clicks stored before for this object stay.
+                    keep_clicks = not dropped
+            if dropped:
+                notes.append(f"brush {i + 1}: {len(dropped)} click(s) not stored, see the record's dropped_clicks")
+            region_id = brush.get("id")
+            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else [],
+                            "region_id": str(region_id)[:200] if isinstance(region_id, (str, int)) and region_id != ""
+                            and not isinstance(region_id, bool) else None,
+                            "dropped_clicks": dropped, "keep_clicks": keep_clicks})
         if not objects:
             return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
 

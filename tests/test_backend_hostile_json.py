@@ -125,7 +125,11 @@ def backend(tmp_path_factory):
 def _assert_client_error(r):
     assert r.status_code < 500, f"{r.status_code}: {r.text[:300]}"
     assert r.headers["content-type"].startswith("application/json"), r.text[:300]
-    assert isinstance(r.json().get("detail"), str) and len(r.json()["detail"]) < 2000
+    if r.status_code >= 400:
+        assert isinstance(r.json().get("detail"), str) and len(r.json()["detail"]) < 2000
+    else:
+        # Only a submitted annotation may be taken in part: its bad keypoint dropped and noted.
+        assert "dropped" in r.text, r.text[:300]
 
 
 def test_no_predict_payload_ends_in_a_500(backend):

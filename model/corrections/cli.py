@@ -60,10 +60,11 @@ def run_list(args) -> int:
         print(json.dumps([r.to_dict() for r in records], indent=1))
         return 0
     print(f"{'id':32}  {'source':12}  {'project':8}  {'task':8}  {'annotation':10}  {'size':>9}  "
-          f"{'clicks':>6}  {'image':6}  labels")
+          f"{'clicks':>6}  {'dropped':>7}  {'image':6}  labels")
     for r in records:
         print(f"{r.id:32}  {r.source:12}  {r.project or '-':8}  {r.task_id or '-':8}  {r.annotation_id or '-':10}  "
-              f"{f'{r.width}x{r.height}':>9}  {len(r.clicks):>6}  {'stored' if r.image_path else 'ref':6}  "
+              f"{f'{r.width}x{r.height}':>9}  {len(r.clicks):>6}  {len(r.dropped_clicks):>7}  "
+              f"{'stored' if r.image_path else 'ref':6}  "
               f"{','.join(r.labels) or '-'}")
     print(f"{len(records)} correction(s) in {store!r}")
     return 0

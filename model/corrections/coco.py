@@ -3,8 +3,9 @@
 Images are listed once per stored image (by sha256) or reference; each record becomes one
 annotation with `segmentation` = {"size": [H, W], "counts": str} (compressed RLE),
 `bbox` = [x, y, w, h] in pixels, `area`, and, beyond COCO, `clicks` ([[x, y, positive], ...]
-in click order, the first is the anchor) and `record_id`. Records without labels get the
-category "object". A record that cannot be read is skipped and reported, never fatal.
+in click order, the first is the anchor), `dropped_clicks` (submitted clicks that were not
+stored, each with its "reason"), `region_id` and `record_id`. Records without labels get
+the category "object". A record that cannot be read is skipped and reported, never fatal.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def coco_dataset(store, records: Sequence[CorrectionRecord],
             "bbox": [float(x), float(y), float(w), float(h)],
             "iscrowd": 0,
             "clicks": [c.to_list() for c in record.clicks],
+            "dropped_clicks": [dict(d) for d in record.dropped_clicks],
+            "region_id": record.region_id,
             "record_id": record.id,
             "source": record.source,
             "project": record.project,

@@ -4,19 +4,32 @@ Both are used through the same tiny interface: `with db.write() as tx:` runs one
 transaction (committed on leaving the block, rolled back on an exception), `with
 db.read() as tx:` reads; `tx.run / tx.one / tx.all` take SQL with `?` placeholders and
 return rows as dicts. Only portable SQL is used (ON CONFLICT upserts work on both).
+
+File locks: `db.lock_files(tx, paths)` makes the transaction the only one that may create,
+reference or delete those (content-addressed) files until it ends. On SQLite the write
+transaction already holds the database's one write lock, which is exactly that; on
+PostgreSQL it takes one transaction-level advisory lock per path, in sorted order (so two
+writers never wait on each other in a cycle), released at commit or rollback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .records import StoreUnavailableError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Columns added after version 1: (name, SQL type). Added in place when an older store opens.
+_ADDED_COLUMNS = (
+    ("region_id", "TEXT"),       # the front end's id of the object (Label Studio's brush region id)
+    ("dropped_clicks", "TEXT"),  # JSON list of {"reason": ..., ...}: submitted clicks not stored
+)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS corrections (
@@ -90,6 +103,27 @@ class Transaction:
         rows = self.all(sql, params)
         return rows[0] if rows else None
 
+    def columns(self, table: str) -> set[str]:
+        self._cursor.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+        return {d[0] for d in self._cursor.description}
+
+
+def _create_schema(tx: Transaction, serial: str) -> None:
+    for statement in _TABLES.format(serial=serial).split(";"):
+        if statement.strip():
+            tx.run(statement)
+    present = tx.columns("corrections")
+    for name, sql_type in _ADDED_COLUMNS:
+        if name not in present:
+            tx.run(f"ALTER TABLE corrections ADD COLUMN {name} {sql_type}")
+    tx.run("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
+           "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),))
+
+
+def file_lock_key(path: str) -> int:
+    """A signed 64-bit advisory-lock key for a file path (collisions only serialise more)."""
+    return int.from_bytes(hashlib.sha256(path.encode("utf-8")).digest()[:8], "big", signed=True)
+
 
 class SqliteDatabase:
     """One SQLite file in WAL mode, shared safely by threads and processes on one machine.
@@ -108,14 +142,13 @@ class SqliteDatabase:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
         with self.write() as tx:
-            for statement in _TABLES.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT").split(";"):
-                if statement.strip():
-                    tx.run(statement)
-            tx.run("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
-                   "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+            _create_schema(tx, "INTEGER PRIMARY KEY AUTOINCREMENT")
 
     def describe(self) -> str:
         return str(self.path)
+
+    def lock_files(self, tx: Transaction, paths: Iterable[str]) -> None:
+        """Nothing to do: `write()` began with BEGIN IMMEDIATE, the database's one write lock."""
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -174,11 +207,12 @@ class PostgresDatabase:
         self._lock = threading.Lock()
         with self.write() as tx:
             tx.run(f"SELECT pg_advisory_xact_lock({self._SCHEMA_LOCK})")
-            for statement in _TABLES.format(serial="BIGSERIAL PRIMARY KEY").split(";"):
-                if statement.strip():
-                    tx.run(statement)
-            tx.run("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
-                   "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
+            _create_schema(tx, "BIGSERIAL PRIMARY KEY")
+
+    def lock_files(self, tx: Transaction, paths: Iterable[str]) -> None:
+        """Hold one advisory lock per path until tx ends (sorted: no lock-order cycles)."""
+        for key in sorted({file_lock_key(p) for p in paths}):
+            tx.run("SELECT pg_advisory_xact_lock(?)", (key,))
 
     def describe(self) -> str:
         from urllib.parse import urlsplit

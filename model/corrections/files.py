@@ -98,6 +98,12 @@ class FileStore:
             atomic_write(path, data)
         return sha, rel
 
+    def ensure(self, rel: str, data: bytes) -> None:
+        """Write data at rel again if it is missing (a clean-up removed it since `put`)."""
+        path = self.root / rel
+        if not path.is_file() or path.stat().st_size != len(data):
+            atomic_write(path, data)
+
     def read(self, rel: str) -> bytes:
         return (self.root / rel).read_bytes()
 

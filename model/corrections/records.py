@@ -31,6 +31,8 @@ class StoreUnavailableError(RuntimeError):
 _SOURCE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 _MAX_ID_LENGTH = 200
 _MAX_LABEL_LENGTH = 200
+_MAX_DROPPED = 1000
+_MAX_DROPPED_JSON = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,9 @@ class CorrectionRecord:
     order, the first is the anchor. height, width: the mask's (and image's) size in pixels.
     created_at / updated_at: ISO 8601 UTC; a replaced record keeps its created_at.
     object_index: the position of this object among the objects of one annotation.
+    region_id: the front end's id of the object (Label Studio's brush region id), if known.
+    dropped_clicks: submitted clicks that were not stored, each a dict with at least
+    "reason" (why) and what was known of the click (e.g. its keypoint id and coordinates).
     """
 
     id: str
@@ -61,22 +66,31 @@ class CorrectionRecord:
     created_at: str
     updated_at: str
     object_index: int = 0
+    region_id: str | None = None
+    dropped_clicks: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (clicks as [x, y, positive] lists)."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
         d["clicks"] = [c.to_list() for c in self.clicks]
         d["labels"] = list(self.labels)
+        d["dropped_clicks"] = [dict(c) for c in self.dropped_clicks]
         return d
 
 
 @dataclass(frozen=True)
 class ObjectSubmission:
-    """One object of a submission after validation: (H, W) bool mask, clicks, labels."""
+    """One object of a submission after validation: (H, W) bool mask, clicks, labels, and
+    optionally the front end's region id, the clicks dropped (with reasons) and keep_clicks:
+    when the submission knows no clicks for the object (none given, none dropped), keep the
+    clicks stored before for the same object of the same annotation instead of erasing them."""
 
     mask: np.ndarray
     clicks: tuple[Click, ...]
     labels: tuple[str, ...]
+    region_id: str | None = None
+    dropped_clicks: tuple[dict[str, Any], ...] = ()
+    keep_clicks: bool = False
 
 
 # ----------------------------------------------------------------------------- checks
@@ -155,10 +169,40 @@ def check_labels(labels: Any) -> tuple[str, ...]:
     return tuple(result)
 
 
-def check_object(mask: Any, clicks: Any, labels: Any) -> ObjectSubmission:
+def check_dropped_clicks(dropped: Any) -> tuple[dict[str, Any], ...]:
+    """A list of JSON objects, each with a non-empty string "reason"."""
+    if dropped is None:
+        return ()
+    if isinstance(dropped, (str, bytes)) or not isinstance(dropped, Sequence) or len(dropped) > _MAX_DROPPED:
+        raise StoreError(f"dropped_clicks must be a list of at most {_MAX_DROPPED} objects")
+    result = []
+    for item in dropped:
+        if not isinstance(item, dict) or not isinstance(item.get("reason"), str) or not item["reason"].strip():
+            raise StoreError(f"each dropped click must be an object with a 'reason' string, got {item!r:.200}")
+        result.append(dict(item))
+    try:
+        size = len(json.dumps(result))
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"dropped_clicks must be JSON-serialisable: {exc}") from None
+    if size > _MAX_DROPPED_JSON:
+        raise StoreError(f"dropped_clicks is {size} bytes of JSON, more than {_MAX_DROPPED_JSON}")
+    return tuple(result)
+
+
+def check_object(mask: Any, clicks: Any, labels: Any, *, region_id: Any = None, dropped_clicks: Any = None,
+                 keep_clicks: Any = False) -> ObjectSubmission:
     m = check_mask(mask)
     height, width = m.shape
-    return ObjectSubmission(mask=m, clicks=check_clicks(clicks, width, height), labels=check_labels(labels))
+    if region_id is not None:
+        if isinstance(region_id, bool) or not isinstance(region_id, (str, int)) \
+                or not str(region_id) or len(str(region_id)) > _MAX_ID_LENGTH:
+            raise StoreError(f"region_id must be a string of 1 to {_MAX_ID_LENGTH} characters, got {region_id!r:.50}")
+        region_id = str(region_id)
+    if not isinstance(keep_clicks, bool):
+        raise StoreError(f"keep_clicks must be true or false, got {keep_clicks!r:.50}")
+    return ObjectSubmission(mask=m, clicks=check_clicks(clicks, width, height), labels=check_labels(labels),
+                            region_id=region_id, dropped_clicks=check_dropped_clicks(dropped_clicks),
+                            keep_clicks=keep_clicks)
 
 
 # ----------------------------------------------------------------------------- (de)serialisation
@@ -168,3 +212,11 @@ def clicks_to_json(clicks: Sequence[Click]) -> str:
 
 def clicks_from_json(text: str) -> tuple[Click, ...]:
     return tuple(Click(float(x), float(y), bool(p)) for x, y, p in json.loads(text))
+
+
+def dropped_to_json(dropped: Sequence[dict[str, Any]]) -> str | None:
+    return json.dumps(list(dropped)) if dropped else None
+
+
+def dropped_from_json(text: str | None) -> tuple[dict[str, Any], ...]:
+    return tuple(json.loads(text)) if text else ()

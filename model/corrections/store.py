@@ -5,6 +5,19 @@ fine-tuning job. Writes are ordered so that a crash never loses or half-writes w
 acknowledged: files first (atomic, content-addressed), then one database transaction
 that points at them. A crash between the two leaves only an unreferenced file.
 
+Durability under concurrency: once `add_annotation` returns, the records and every file
+they name exist and stay, whatever other writers do. Files are shared by content, so a
+file one writer no longer needs may be the file another writer is about to reference.
+Every transaction that references files first locks them (`db.lock_files`) and checks,
+under the lock, that they are still on disk (writing them again if a clean-up removed them
+meanwhile); a file is deleted only under the same lock, after a committed transaction
+stopped using it, and only when no committed record references it. So a deletion and a
+new reference to the same file never interleave, on SQLite and on PostgreSQL alike.
+
+Updates keep what they do not replace: an object submitted with keep_clicks and no clicks
+keeps the clicks stored before for the same object (same region_id, or the same position
+and labels when region ids are unknown).
+
 Idempotency: a submission with an annotation id replaces everything earlier stored under
 the same (source, project, annotation_id), so a repeated or updated webhook never
 duplicates. Without an annotation id every submission is a new record.
@@ -35,6 +48,8 @@ from .records import (
     check_source,
     clicks_from_json,
     clicks_to_json,
+    dropped_from_json,
+    dropped_to_json,
 )
 
 SQLITE_NAME = "corrections.sqlite3"
@@ -42,7 +57,7 @@ FILES_DIR_NAME = "files"
 _MAX_REF_LENGTH = 4000
 _RECORD_COLUMNS = (
     "id, source, project, task_id, annotation_id, image_sha256, image_path, image_ref, clicks, "
-    "mask_path, height, width, labels, author, created_at, updated_at, object_index"
+    "mask_path, height, width, labels, author, created_at, updated_at, object_index, region_id, dropped_clicks"
 )
 
 
@@ -127,7 +142,10 @@ class CorrectionStore:
     ) -> list[str]:
         """Store the objects of one annotation on one image; returns their record ids in order.
 
-        objects: each {"mask": (H, W) bool, "clicks": ordered clicks (may be empty), "labels": [...]}.
+        objects: each {"mask": (H, W) bool, "clicks": ordered clicks (may be empty), "labels": [...]},
+        optionally "region_id" (the front end's object id), "dropped_clicks" (a list of
+        {"reason": ..., ...}: clicks the caller could not store) and "keep_clicks" (True: an
+        object with no clicks and none dropped keeps the clicks stored before for it).
         image: (H, W, 3) uint8 or encoded bytes of the same H, W (stored by sha256), or None
         when image_ref (a URL or path) is all that is known.
         With an annotation_id the objects replace whatever was stored under (source, project,
@@ -150,7 +168,10 @@ class CorrectionStore:
             if not isinstance(obj, Mapping):
                 raise StoreError(f"object {i + 1} must be a mapping with mask, clicks and labels")
             try:
-                checked.append(check_object(obj.get("mask"), obj.get("clicks", ()), obj.get("labels", ())))
+                checked.append(check_object(obj.get("mask"), obj.get("clicks", ()), obj.get("labels", ()),
+                                            region_id=obj.get("region_id"),
+                                            dropped_clicks=obj.get("dropped_clicks"),
+                                            keep_clicks=obj.get("keep_clicks", False)))
             except StoreError as exc:
                 raise StoreError(f"object {i + 1}: {exc}") from None
         height, width = checked[0].mask.shape
@@ -162,38 +183,53 @@ class CorrectionStore:
         if image_bytes is None and image_ref is None:
             raise StoreError("a correction needs its image: an (H, W, 3) array, encoded bytes or an image_ref")
 
-        # Files first: after a crash here the database still points at the old, complete files.
+        # Files first (outside any lock: the slow part): after a crash here the database still
+        # points at the old, complete files.
+        files = []  # (relative path, bytes) of every file the new records name
         try:
             image_sha = image_path = None
             if image_bytes is not None:
                 image_sha, image_path = self.files.put("images", image_bytes, image_suffix(image_bytes))
-            mask_paths = [self.files.put("masks", encode_mask_png(o.mask), ".png")[1] for o in checked]
+                files.append((image_path, image_bytes))
+            mask_paths = []
+            for o in checked:
+                data = encode_mask_png(o.mask)
+                mask_paths.append(self.files.put("masks", data, ".png")[1])
+                files.append((mask_paths[-1], data))
         except OSError as exc:
             raise StoreUnavailableError(f"cannot write to the store's files at {self.files.root}: {exc}") from exc
 
         now = utc_now()
         dedup_key = "\x1f".join((source, project or "", annotation_id)) if annotation_id else None
         with self.db.write() as tx:
-            old = tx.all("SELECT id, mask_path, image_sha256, image_path FROM corrections WHERE dedup_key = ?",
+            self._hold_files(tx, files)
+            old = tx.all("SELECT id, mask_path, image_sha256, image_path, object_index, region_id, clicks, "
+                         "dropped_clicks, labels FROM corrections WHERE dedup_key = ? ORDER BY object_index",
                          (dedup_key,)) if dedup_key else []
             if image_path is None and old:
                 # An update that carries no image keeps the image stored before for this annotation.
                 image_sha, image_path = old[0]["image_sha256"], old[0]["image_path"]
             ids = []
             for index, (obj, mask_path) in enumerate(zip(checked, mask_paths)):
+                clicks_json, dropped_json = clicks_to_json(obj.clicks), dropped_to_json(obj.dropped_clicks)
+                if obj.keep_clicks and not obj.clicks and not obj.dropped_clicks:
+                    before = _same_object(old, index, obj)
+                    if before is not None:
+                        clicks_json, dropped_json = before["clicks"], before["dropped_clicks"]
                 row = tx.one(
                     f"INSERT INTO corrections ({_RECORD_COLUMNS}, dedup_key) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (dedup_key, object_index) DO UPDATE SET "
                     "task_id = excluded.task_id, image_sha256 = excluded.image_sha256, "
                     "image_path = excluded.image_path, image_ref = excluded.image_ref, "
                     "clicks = excluded.clicks, mask_path = excluded.mask_path, height = excluded.height, "
                     "width = excluded.width, labels = excluded.labels, author = excluded.author, "
-                    "updated_at = excluded.updated_at "
+                    "updated_at = excluded.updated_at, region_id = excluded.region_id, "
+                    "dropped_clicks = excluded.dropped_clicks "
                     "RETURNING id",
                     (uuid.uuid4().hex, source, project, task_id, annotation_id, image_sha, image_path, image_ref,
-                     clicks_to_json(obj.clicks), mask_path, height, width, json.dumps(list(obj.labels)), author,
-                     now, now, index, dedup_key),
+                     clicks_json, mask_path, height, width, json.dumps(list(obj.labels)), author,
+                     now, now, index, obj.region_id, dropped_json, dedup_key),
                 )
                 ids.append(row["id"])
             if dedup_key:
@@ -211,6 +247,7 @@ class CorrectionStore:
         except OSError as exc:
             raise StoreUnavailableError(f"cannot write to the store's files at {self.files.root}: {exc}") from exc
         with self.db.write() as tx:
+            self._hold_files(tx, [(path, image_bytes)])
             key_row = tx.one("SELECT dedup_key FROM corrections WHERE id = ?", (record_id,))
             if key_row and key_row["dedup_key"]:
                 tx.run("UPDATE corrections SET image_sha256 = ?, image_path = ? WHERE dedup_key = ?",
@@ -247,16 +284,27 @@ class CorrectionStore:
             raise StoreError(f"the image is {rgb.shape[1]}x{rgb.shape[0]} but the mask is {width}x{height}")
         return data
 
+    def _hold_files(self, tx, files: Sequence[tuple[str, bytes]]) -> None:
+        """Lock the files a transaction is about to reference and make sure they are on disk:
+        a clean-up may have removed one between our write and this lock (shared content)."""
+        self.db.lock_files(tx, [path for path, _ in files])
+        try:
+            for path, data in files:
+                self.files.ensure(path, data)
+        except OSError as exc:
+            raise StoreUnavailableError(f"cannot write to the store's files at {self.files.root}: {exc}") from exc
+
     def _forget_unused_masks(self, paths: Iterable[str]) -> None:
-        # Best effort, after the commit: a leftover file costs disk space, never correctness.
-        for path in paths:
-            with self.db.read() as tx:
-                used = tx.one("SELECT 1 AS used FROM corrections WHERE mask_path = ? LIMIT 1", (path,))
-            if not used:
-                try:
-                    self.files.remove(path)
-                except OSError:
-                    pass
+        """Delete mask files no committed record names, each under its file lock (see the
+        module docstring). Best effort: a leftover file costs disk space, never correctness."""
+        for path in sorted(paths):
+            try:
+                with self.db.write() as tx:
+                    self.db.lock_files(tx, [path])
+                    if not tx.one("SELECT 1 AS used FROM corrections WHERE mask_path = ? LIMIT 1", (path,)):
+                        self.files.remove(path)
+            except (OSError, StoreUnavailableError):
+                pass
 
     # ------------------------------------------------------------------------- reading
     def list(
@@ -410,8 +458,24 @@ def _record(row: Mapping[str, Any]) -> CorrectionRecord:
         image_ref=row["image_ref"], clicks=clicks_from_json(row["clicks"]), mask_path=row["mask_path"],
         height=int(row["height"]), width=int(row["width"]), labels=tuple(json.loads(row["labels"])),
         author=row["author"], created_at=row["created_at"], updated_at=row["updated_at"],
-        object_index=int(row["object_index"]),
+        object_index=int(row["object_index"]), region_id=row.get("region_id"),
+        dropped_clicks=dropped_from_json(row.get("dropped_clicks")),
     )
+
+
+def _same_object(old: Sequence[Mapping[str, Any]], index: int, obj: ObjectSubmission) -> Mapping[str, Any] | None:
+    """The stored row of the annotation that is the same object as obj at position index:
+    the same region id when both have one, else the same position with the same labels."""
+    if obj.region_id is not None:
+        for row in old:
+            if row["region_id"] == obj.region_id:
+                return row
+        if any(row["region_id"] is not None for row in old):
+            return None  # region ids are known and none matches: a new object
+    for row in old:
+        if int(row["object_index"]) == index and tuple(json.loads(row["labels"])) == obj.labels:
+            return row
+    return None
 
 
 __all__ = ["open_store", "CorrectionStore", "CorrectionRecord", "ObjectSubmission", "StoreError",

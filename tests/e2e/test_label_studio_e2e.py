@@ -81,3 +81,51 @@ def test_smart_click_gives_the_object_and_submission_is_stored(stack):
     assert same >= 0.99, f"the brush differs from the predictor's own mask (IoU {same:.3f})"
     # ... and the model finds the object.
     check_covers_object(mask, truth, "the backend's brush")
+
+
+def test_interactive_requests_identify_the_labeler_by_their_drafts(stack):
+    """Label Studio sends the requesting user's own drafts with the task: the backend reads the
+    labeler from them (none before the first draft), which keys the click memory."""
+    from backend.click_memory import labeler_of
+
+    ls, backend, _ = stack
+    config_xml = open("backend/label_config.xml", encoding="utf-8").read()
+    project = ls.api("POST", "/api/projects", json={"title": "labelers", "label_config": config_xml}).json()
+    ml = ls.api("POST", "/api/ml", json={"url": backend.url, "project": project["id"], "is_interactive": True,
+                                         "title": "fcanet"})
+    assert ml.status_code in (200, 201), ml.text
+    image, _ = ellipse_scene()
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    up = ls.api("POST", f"/api/projects/{project['id']}/import", files={"file": ("s.png", buf.getvalue(), "image/png")})
+    assert up.status_code in (200, 201), up.text
+    task = ls.api("GET", f"/api/projects/{project['id']}/tasks").json()
+    task = task[0] if isinstance(task, list) else task["tasks"][0]
+    h, w = image.shape[:2]
+    keypoint = {"original_width": w, "original_height": h, "image_rotation": 0,
+                "value": {"x": 50.0, "y": 50.0, "width": 0.5, "keypointlabels": ["Object"]},
+                "is_positive": True, "id": "kp1", "from_name": "click", "to_name": "image",
+                "type": "keypointlabels", "origin": "manual"}
+
+    model = backend.server.config.app.state.model
+    seen = []
+    original = model.predict
+
+    def spy(tasks, *args, **kwargs):
+        seen.append(labeler_of(tasks[0]) if isinstance(tasks, list) and tasks else "no task")
+        return original(tasks, *args, **kwargs)
+
+    model.predict = spy
+    try:
+        def click():
+            r = ls.api("POST", f"/api/ml/{ml.json()['id']}/interactive-annotating",
+                       json={"task": task["id"], "context": {"result": [keypoint]}})
+            assert r.status_code == 200 and "data" in r.json(), r.text
+
+        click()  # no draft yet: not identified
+        draft = ls.api("POST", f"/api/tasks/{task['id']}/drafts", json={"result": [keypoint], "lead_time": 1.0})
+        assert draft.status_code in (200, 201), draft.text
+        click()
+    finally:
+        del model.predict
+    assert seen == [None, ls.email]
