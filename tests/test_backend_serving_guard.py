@@ -245,3 +245,34 @@ def test_predictions_past_workers_and_queue_get_503_with_retry_after(tmp_path):
     assert results[1].status_code == 200 and results[2].status_code == 200
     assert results[1].json()["results"][0]["result"]
     assert app.state.pool.in_flight == 0
+
+
+# ------------------------------------------------------------------------- secrets in config and compose
+def test_basic_auth_variables_present_but_empty_are_refused():
+    from backend.config import ConfigError
+
+    for env in ({"BASIC_AUTH_USER": "", "BASIC_AUTH_PASS": ""}, {"BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": " "},
+                {"BASIC_AUTH_PASS": ""}):
+        with pytest.raises(ConfigError, match="empty"):
+            BackendConfig.from_env(env)
+    assert BackendConfig.from_env({}).basic_auth_user is None  # unset: no auth, deliberately
+    assert BackendConfig.from_env({"BASIC_AUTH_USER": "u", "BASIC_AUTH_PASS": "p"}).basic_auth_pass == "p"
+
+
+def test_compose_ships_no_default_secret():
+    import yaml
+
+    from tests.e2e.label_studio_server import REPO
+
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    secrets_seen = []
+    for service in compose["services"].values():
+        for name, value in (service.get("environment") or {}).items():
+            if re.search(r"PASS|TOKEN|API_KEY", name):
+                secrets_seen.append(name)
+                # ${VAR:?message}: compose refuses to start when VAR is unset or empty
+                assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", str(value)), (name, value)
+    assert {"BASIC_AUTH_USER", "BASIC_AUTH_PASS"} <= set(compose["services"]["fcanet"]["environment"])
+    assert {"LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN", "LABEL_STUDIO_API_KEY"} <= set(secrets_seen)
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert not re.search(r"(BASIC_AUTH_PASS|API_KEY|TOKEN|PASSWORD)\s*=", dockerfile)
