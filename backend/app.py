@@ -46,6 +46,7 @@ from .training import RecordingLauncher, TrainingLauncher
 
 log = logging.getLogger("fcanet.backend")
 
+
 def load_predictor(config: BackendConfig, store) -> tuple[Any, str | None]:
     """(predictor, promoted version it corresponds to): the --checkpoint when given, else the
     store's promoted model when there is one, else the bundled default."""
