@@ -2,7 +2,7 @@
 it missing FAILS instead of skipping, so a green run means those tests really ran.
 
 A skip counts as "service missing" when the test is marked e2e or the skip comes from a
-service helper (tests/corrections_pg.py, tests/e2e/*). Elsewhere, and off CI, skips stay
+service module (tests/corrections_pg.py, tests/e2e/*). Elsewhere, and off CI, skips stay
 skips and the summary lists them (`-rs` in pyproject's addopts).
 """
 
@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-SERVICE_HELPERS = (HERE / "corrections_pg.py", HERE / "e2e")
+SERVICE_MODULES = (HERE / "corrections_pg.py", HERE / "e2e")
 
 
 def on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _from_service_helper(longrepr) -> bool:
+def _from_service_module(longrepr) -> bool:
     if not (isinstance(longrepr, tuple) and len(longrepr) == 3):
         return False
     where = Path(str(longrepr[0])).resolve()
-    return any(where == h or h in where.parents for h in SERVICE_HELPERS)
+    return any(where == h or h in where.parents for h in SERVICE_MODULES)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,7 +34,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not (report.skipped and on_ci()) or hasattr(report, "wasxfail"):
         return
-    if item.get_closest_marker("e2e") is None and not _from_service_helper(report.longrepr):
+    if item.get_closest_marker("e2e") is None and not _from_service_module(report.longrepr):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     report.outcome = "failed"
