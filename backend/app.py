@@ -8,17 +8,19 @@ Routes, as Label Studio 1.23 calls them:
   POST /train    (older Label Studio versions) records a training request
   GET  /versions {"versions": [model_version]}
 Bad input answers 4xx with {"detail": message} and the server keeps serving; a store
-outage answers 503. Prediction and storage run in the thread pool, so slow clicks of one
-labeler do not block the others (the predictor is thread-safe).
+outage answers 503. Predictions run on a bounded worker pool (backend/pool.py: busy past its
+queue -> 503 + Retry-After), storage in the thread pool, so slow clicks of one labeler do not
+block the others (the predictor is thread-safe). With BASIC_AUTH_USER/PASS every route but
+GET /health needs the credentials, the mounted demo included (backend/auth.py); bodies past
+max_body_bytes are refused while they stream in (backend/limits.py). docs/security-serving.md
+lists the limits.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import base64
 import logging
-import secrets
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -30,19 +32,19 @@ from starlette.concurrency import run_in_threadpool
 from model import FcanetInputError, Predictor
 from model.corrections import StoreUnavailableError, open_store
 
+from .auth import BasicAuthMiddleware
 from .click_memory import ClickMemory
 from .config import BackendConfig
 from .errors import BadRequest, RequestError
 from .images import ImageFetcher
 from .json_body import parse_json_object
+from .limits import BodyLimitMiddleware
 from .model import FcanetModel
+from .pool import Overloaded, PredictionPool
 from .promoted import PromotionWatcher
 from .training import RecordingLauncher, TrainingLauncher
 
 log = logging.getLogger("fcanet.backend")
-
-#: Webhook bodies carry whole RLE masks; anything far beyond this is not a Label Studio call.
-MAX_BODY_BYTES = 256 * 1024 * 1024
 
 
 def load_predictor(config: BackendConfig, store) -> tuple[Any, str | None]:
@@ -66,10 +68,19 @@ def load_predictor(config: BackendConfig, store) -> tuple[Any, str | None]:
 
 
 class PredictorProxy:
-    """Looks like a predictor, always forwards to the model's current one (for the demo)."""
+    """Looks like a predictor, always forwards to the model's current one (for the demo);
+    its predictions take a slot of the same bounded pool as /predict."""
 
-    def __init__(self, model: FcanetModel):
-        self._model = model
+    def __init__(self, model: FcanetModel, pool: PredictionPool):
+        self._model, self._pool = model, pool
+
+    def predict(self, *args, **kwargs):
+        try:
+            return self._pool.call(lambda: self._model.predictor.predict(*args, **kwargs))
+        except Overloaded as exc:
+            import gradio as gr
+
+            raise gr.Error(str(exc)) from None
 
     def __getattr__(self, name: str):
         return getattr(self._model.predictor, name)
@@ -106,6 +117,10 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         store, model, interval=config.watch_promoted_s, current_version=promoted_version,
         load=lambda path: Predictor.from_checkpoint(path, **config.predictor_options),
     )
+    pool = PredictionPool(config.predict_workers, config.predict_queue)
+    if not config.basic_auth_user and config.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("listening on %s without BASIC_AUTH_USER/BASIC_AUTH_PASS: anyone who reaches the port "
+                    "can predict and write corrections", config.host)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -115,6 +130,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
             yield
         finally:
             watcher.stop()
+            pool.shutdown()
             fetcher.close()
 
     app = FastAPI(title="fcanet Label Studio ML backend", lifespan=lifespan)
@@ -122,6 +138,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
     app.state.model = model
     app.state.store = store
     app.state.watcher = watcher
+    app.state.pool = pool
 
     # --------------------------------------------------------------------- errors
     @app.exception_handler(RequestError)
@@ -137,6 +154,12 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         log.error("store unavailable: %s", exc)
         return _error(503, f"the corrections store is unavailable: {exc}", request)
 
+    @app.exception_handler(Overloaded)
+    async def _overloaded(request: Request, exc: Overloaded):
+        response = _error(503, str(exc), request)
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
+
     @app.exception_handler(Exception)
     async def _server_bug(request: Request, exc: Exception):
         # Last resort: whatever a handler did not turn into a 4xx/502 is our bug. The client gets
@@ -145,18 +168,10 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
                   exc_info=(type(exc), exc, exc.__traceback__))
         return JSONResponse({"detail": "internal server error (logged on the server)"}, status_code=500)
 
-    # --------------------------------------------------------------------- auth + timing
+    # --------------------------------------------------------------------- timing, limits, auth
     @app.middleware("http")
-    async def _auth_and_log(request: Request, call_next):
+    async def _log(request: Request, call_next):
         start = time.perf_counter()
-        if config.basic_auth_user and request.url.path not in ("/health", "/") \
-                and not request.url.path.startswith("/demo"):
-            if not _basic_auth_ok(request.headers.get("authorization"), config):
-                return JSONResponse({"detail": "authentication required"}, status_code=401,
-                                    headers={"WWW-Authenticate": 'Basic realm="fcanet"'})
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": f"the body is larger than {MAX_BODY_BYTES} bytes"}, status_code=413)
         response = await call_next(request)
         log.info("%s %s -> %d in %.0f ms", request.method, request.url.path, response.status_code,
                  (time.perf_counter() - start) * 1000)
@@ -185,8 +200,8 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         if not isinstance(params, dict):
             raise BadRequest("params must be an object")
         context = params.get("context", body.get("context"))
-        results = await run_in_threadpool(model.predict, body["tasks"], context, project=body.get("project"),
-                                          label_config=body.get("label_config"))
+        results = await pool.run(model.predict, body["tasks"], context, project=body.get("project"),
+                                 label_config=body.get("label_config"))
         return {"results": results, "model_version": model.model_version}
 
     @app.post("/webhook")
@@ -207,7 +222,11 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         return {"versions": [model.model_version], "model_version": model.model_version}
 
     if config.with_demo:
-        _mount_demo(app, PredictorProxy(model), store)
+        _mount_demo(app, PredictorProxy(model, pool), store)
+    # Added last = outermost: auth answers before the body is read, then the size limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=config.max_body_bytes)
+    if config.basic_auth_user:
+        app.add_middleware(BasicAuthMiddleware, user=config.basic_auth_user, password=config.basic_auth_pass)
     return app
 
 
@@ -220,21 +239,8 @@ def _mount_demo(app: FastAPI, predictor, store) -> None:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise RequestError(f"the body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    raw = await request.body()  # bounded by BodyLimitMiddleware
     return parse_json_object(raw)
-
-
-def _basic_auth_ok(header: str | None, config: BackendConfig) -> bool:
-    if not header or not header.lower().startswith("basic "):
-        return False
-    try:
-        user, _, password = base64.b64decode(header[6:].strip()).decode("utf-8").partition(":")
-    except (ValueError, UnicodeDecodeError):
-        return False
-    return secrets.compare_digest(user, config.basic_auth_user or "") and \
-        secrets.compare_digest(password, config.basic_auth_pass or "")
 
 
 def _error(status: int, message: str, request: Request) -> JSONResponse:

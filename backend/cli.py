@@ -34,6 +34,12 @@ def register(sub) -> None:
                    help="steps of the fine-tuning job START_TRAINING starts (0: only record it; default 200)")
     p.add_argument("--train-every", type=int, metavar="N",
                    help="also start a fine-tuning job after every N new annotations (default $FCANET_TRAIN_EVERY or 0: off)")
+    p.add_argument("--max-body-bytes", type=int,
+                   help="largest request body, 413 past it (default $FCANET_MAX_BODY_BYTES or 268435456)")
+    p.add_argument("--predict-workers", type=int,
+                   help="predictions running at once (default $FCANET_PREDICT_WORKERS or the number of CPU cores)")
+    p.add_argument("--predict-queue", type=int,
+                   help="predictions waiting for a worker; past it 503 + Retry-After (default $FCANET_PREDICT_QUEUE or 16)")
     p.add_argument("--with-demo", action="store_true", help="also serve the Gradio demo at /demo")
     p.add_argument("--log-level", help="default $LOG_LEVEL or INFO")
     p.set_defaults(func=run)
@@ -50,7 +56,8 @@ def config_from_args(args: argparse.Namespace, env=None):
         store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
         short_side=args.short_side, edge_refine=args.edge_refine, graphcut_refine=args.graphcut_refine,
         graphcut_full_resolution=args.graphcut_full_resolution, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
-        train_every=args.train_every,
+        train_every=args.train_every, max_body_bytes=args.max_body_bytes,
+        predict_workers=args.predict_workers, predict_queue=args.predict_queue,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )
 

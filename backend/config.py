@@ -67,6 +67,12 @@ class BackendConfig:
     train_every: int = 0
     with_demo: bool = False
     log_level: str = "INFO"
+    #: Largest request body accepted (413 past it, counted while it streams in).
+    max_body_bytes: int = 256 * 1024 * 1024
+    #: Predictions running at once (default: the number of CPU cores) and waiting beyond
+    #: those; past both the server answers 503 with Retry-After.
+    predict_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    predict_queue: int = 16
 
     def __post_init__(self):
         if not (0 < self.port < 65536):
@@ -80,8 +86,10 @@ class BackendConfig:
             raise ConfigError("basic auth needs both BASIC_AUTH_USER and BASIC_AUTH_PASS")
         if self.train_every < 0 or self.finetune_steps < 0:
             raise ConfigError("train_every and finetune_steps must be 0 or more")
+        if self.predict_queue < 0:
+            raise ConfigError(f"predict_queue must be 0 or more, got {self.predict_queue}")
         for name in ("image_timeout_s", "image_max_bytes", "image_cache_items", "click_memory_items",
-                     "click_memory_ttl_s", "max_annotation_pixels"):
+                     "click_memory_ttl_s", "max_annotation_pixels", "max_body_bytes", "predict_workers"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
 
@@ -150,6 +158,13 @@ class BackendConfig:
                 return False
             raise ConfigError(f"{name} must be true or false, got {text!r}")
 
+        # A variable that is present but empty (compose's `${BASIC_AUTH_PASS}` with nothing set)
+        # would otherwise switch auth off without a word.
+        auth_vars = [name for name in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS") if name in env]
+        if auth_vars and not all(env.get(name, "").strip() for name in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS")):
+            empty = [name for name in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS") if not env.get(name, "").strip()]
+            raise ConfigError(f"basic auth is enabled ({', '.join(auth_vars)} set) but {', '.join(empty)} "
+                              f"is empty: set both to non-empty values, or unset both to serve without auth")
         hosts = get("FCANET_ALLOWED_IMAGE_HOSTS")
         values = dict(
             host=get("FCANET_HOST"),
@@ -175,6 +190,9 @@ class BackendConfig:
             click_memory_ttl_s=number(float, "FCANET_CLICK_MEMORY_TTL"),
             watch_promoted_s=number(float, "FCANET_WATCH_PROMOTED"),
             log_level=get("LOG_LEVEL"),
+            max_body_bytes=number(int, "FCANET_MAX_BODY_BYTES"),
+            predict_workers=number(int, "FCANET_PREDICT_WORKERS"),
+            predict_queue=number(int, "FCANET_PREDICT_QUEUE"),
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**{k: v for k, v in values.items() if v is not None})
