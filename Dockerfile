@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY model ./model
 COPY backend ./backend
 COPY gradio_app ./gradio_app
-RUN pip install .
+RUN pip install ".[backend,app,postgres]"
 
 RUN useradd --create-home --uid 1000 fcanet && mkdir -p /data && chown fcanet /data
 USER fcanet
