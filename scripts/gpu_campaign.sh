@@ -6,8 +6,9 @@
 #   scripts/gpu_campaign.sh device [ARGS]      on the GPU machine (the `run` command): train within
 #                                              the budget, write fp16 weights, log, summary to $OUT
 #   scripts/gpu_campaign.sh score DIR [LIMIT]  here: score DIR/fcanet-gpu-fp16.safetensors and the
-#                                              bundle (held-out objects + GrabCut, network alone);
-#                                              LIMIT: only the first LIMIT GrabCut images
+#                                              bundle (held-out objects + GrabCut, network alone)
+#                                              into EVAL_DIR (default runs/gpu-eval/<DIR's name>);
+#                                              LIMIT: only the first LIMIT GrabCut/held-out objects
 #   scripts/gpu_campaign.sh dry-run            here: the same device command on the CPU, 3 steps of a
 #                                              batch of 2, into runs/gpu-dry-run/out, then scored
 #                                              on 3 held-out objects and 3 GrabCut images
@@ -50,13 +51,13 @@ case "$mode" in
   score)
     dir=${1:?give the folder the device call returned}
     limit=${2:-}
-    tag=$(basename "$(realpath "$dir")")
-    grabcut "$BUNDLE" "runs/eval/gpu-$tag/bundle-grabcut" "$limit"
-    grabcut "$dir/fcanet-gpu-fp16.safetensors" "runs/eval/gpu-$tag/candidate-grabcut" "$limit"
+    eval_dir=${EVAL_DIR:-runs/gpu-eval/$(basename "$(realpath "$dir")")}
+    grabcut "$BUNDLE" "$eval_dir/bundle-grabcut" "$limit"
+    grabcut "$dir/fcanet-gpu-fp16.safetensors" "$eval_dir/candidate-grabcut" "$limit"
     "$(local_python)" -m model.training.gpu_campaign score --config "$CONFIG" \
       --candidate "$dir/fcanet-gpu-fp16.safetensors" ${limit:+--samples "$limit"} \
-      --bundle-grabcut "runs/eval/gpu-$tag/bundle-grabcut" --candidate-grabcut "runs/eval/gpu-$tag/candidate-grabcut" \
-      --json "runs/eval/gpu-$tag/compare.json"
+      --bundle-grabcut "$eval_dir/bundle-grabcut" --candidate-grabcut "$eval_dir/candidate-grabcut" \
+      --json "$eval_dir/compare.json"
     ;;
   dry-run)
     "$(local_python)" -m model.training.gpu_campaign plan --config "$CONFIG" --no-size-check
@@ -64,7 +65,7 @@ case "$mode" in
     mkdir -p runs/gpu-dry-run/out
     OUT=runs/gpu-dry-run/out PYTHON=$(local_python) bash "$0" device --device cpu --steps 3 --batch-size 2 \
       --workers 1 --robot-workers 1 --time-budget 600 --work-dir runs/gpu-dry-run/work
-    bash "$0" score runs/gpu-dry-run/out 3
+    EVAL_DIR=runs/gpu-dry-run/eval bash "$0" score runs/gpu-dry-run/out 3
     ;;
   *)
     sed -n '2,20p' "$0"

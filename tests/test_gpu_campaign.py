@@ -106,6 +106,18 @@ def test_pack_refuses_to_exceed_its_size_limit_and_writes_nothing(tmp_path):
     assert not (tmp_path / "pack.npz").exists()
 
 
+def test_pack_lowers_the_image_quality_to_fit_its_size_limit(tmp_path):
+    spec = _write_folder_pairs(tmp_path / "data", size=(240, 320))
+    cfg = TrainConfig.from_yaml(_tiny_config(tmp_path, spec, resize_short_side=240))
+    full = pack_config(cfg, tmp_path / "full.npz", quality=95)
+    limit = full.bytes * 0.7 / 2**20
+    fitted = pack_config(cfg, tmp_path / "fitted.npz", quality=95, max_mib=limit, min_quality=5)
+    assert fitted.quality < 95 and fitted.bytes <= limit * 2**20
+    assert PackedSet(tmp_path / "fitted.npz").index["quality"] == fitted.quality
+    a, b = PackedSet(tmp_path / "full.npz"), PackedSet(tmp_path / "fitted.npz")
+    assert all(np.array_equal(a.mask(o), b.mask(o)) for o in range(len(a.objects)))  # masks stay lossless
+
+
 def test_training_on_a_pack_of_other_sources_is_refused(tmp_path):
     spec = _write_folder_pairs(tmp_path / "data")
     config = _tiny_config(tmp_path, spec)

@@ -24,6 +24,8 @@ def register(sub) -> None:
     k.add_argument("--encoding", choices=["webp", "jpg"], default="webp", help="image encoding (default webp)")
     k.add_argument("--quality", type=int, default=75, help="image quality 1-100 (default 75)")
     k.add_argument("--max-mib", type=float, default=45.0, help="refuse to write a larger file (default 45)")
+    k.add_argument("--min-quality", type=int,
+                   help="rather than refuse, encode the images again at lower qualities down to this one")
     k.set_defaults(func=run_pack)
 
     from . import gpu_campaign
@@ -58,13 +60,14 @@ def run_pack(args) -> int:
     try:
         cfg = TrainConfig.from_yaml(args.config)
         summary = pack_config(cfg, args.out, short_side=args.short_side, quality=args.quality,
-                              encoding=args.encoding,
+                              encoding=args.encoding, min_quality=args.min_quality,
                               max_mib=args.max_mib, config_name=str(args.config),
                               progress=lambda line: print(line, flush=True))
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None
     for i, part in enumerate(summary.parts):
         print(f"part {i}: {part['type']} weight {part['weight']:g}: {part['images']} images, {part['objects']} objects")
-    print(f"wrote {summary.path}: {summary.mib:.1f} MiB, {summary.images} images, {summary.objects} objects, "
+    print(f"wrote {summary.path}: {summary.mib:.1f} MiB, {summary.images} images (quality {summary.quality}), "
+          f"{summary.objects} objects, "
           f"{summary.layers} mask layers, {summary.seconds:.0f} s")
     return 0

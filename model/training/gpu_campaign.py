@@ -96,6 +96,8 @@ def train(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(args.work_dir)
     if work.exists():
+        if any(work.iterdir()) and not (work / "state.pt").is_file() and not (work / LOG_FILE).is_file():
+            raise ValueError(f"--work-dir {work} holds files that are not a training run: choose another")
         shutil.rmtree(work)  # a fresh run each time: the window is too short to resume into
     cfg = campaign_config(args.config, args.pack, str(work), steps=args.steps, time_budget_s=args.time_budget,
                           device=args.device, batch_size=args.batch_size, num_workers=args.workers,
@@ -109,6 +111,7 @@ def train(args) -> int:
         print(f"training {cfg.version_prefix} on {device}: batch {cfg.batch_size}, crop {cfg.crop_size}, "
               f"{cfg.precision}, up to {cfg.steps} steps / {cfg.time_budget_s} s, {cfg.num_workers} loader "
               f"workers, {cfg.robot_workers} robot workers", flush=True)
+        trainer.echo_log = True
         fit_started = time.time()
         try:
             trainer.fit(progress=False)
@@ -177,12 +180,22 @@ def plan(args) -> int:
     root = Path(args.root)
     pack = root / PACK_PATH
     cfg = TrainConfig.from_yaml(root / args.config)
+    code_bytes = travelling_bytes(root, [])[0]
+    # What the code and the bundle leave of the limit (1 MiB spare for files added before the call).
+    budget = min(args.max_mib, TREE_LIMIT_MIB - code_bytes / 2**20 - 1.0)
+    print(f"the checkout sends {code_bytes / 2**20:.1f} MiB without the pack: the pack may take {budget:.1f} MiB")
     fresh = pack.is_file() and PackedSet(pack).index.get("sources_digest") == sources_digest(cfg)
-    if not fresh or args.repack:
+    if not fresh or args.repack or (args.size_check and pack.stat().st_size > budget * 2**20):
+        if budget <= 1:
+            raise ValueError(f"the checkout alone sends {code_bytes / 2**20:.1f} MiB: no room for a pack "
+                             f"under the {TREE_LIMIT_MIB:g} MiB limit (see the largest files below)"
+                             + "".join(f"\n  {s / 2**20:6.1f} MiB  {n}" for s, n in travelling_bytes(root, [])[1]))
         print(f"packing {args.config} into {PACK_PATH} ...", flush=True)
-        summary = pack_config(cfg, pack, quality=args.quality, short_side=args.short_side, max_mib=args.max_mib,
+        summary = pack_config(cfg, pack, quality=args.quality, short_side=args.short_side,
+                              max_mib=budget if args.size_check else args.max_mib, min_quality=args.min_quality,
                               config_name=args.config, progress=lambda line: print(" ", line, flush=True))
-        print(f"packed {summary.images} images, {summary.objects} objects: {summary.mib:.1f} MiB in {summary.seconds:.0f} s")
+        print(f"packed {summary.images} images, {summary.objects} objects at quality {summary.quality}: "
+              f"{summary.mib:.1f} MiB in {summary.seconds:.0f} s")
     else:
         print(f"{PACK_PATH} is up to date with {args.config} ({pack.stat().st_size / 2**20:.1f} MiB)")
     total, largest = travelling_bytes(root, [CARRY_DIR])
@@ -264,9 +277,11 @@ def add_arguments(sub) -> None:
     p.add_argument("--config", default=CAMPAIGN_CONFIG)
     p.add_argument("--root", default=".", help="the checkout the device call sends")
     p.add_argument("--repack", action="store_true")
-    p.add_argument("--quality", type=int, default=75)
+    p.add_argument("--quality", type=int, default=75, help="image quality to start from (default 75)")
+    p.add_argument("--min-quality", type=int, default=50,
+                   help="lower the quality down to this to fit the size left (default 50)")
     p.add_argument("--short-side", type=int)
-    p.add_argument("--max-mib", type=float, default=40.0)
+    p.add_argument("--max-mib", type=float, default=45.0, help="the pack's own limit (default 45)")
     p.add_argument("--no-size-check", dest="size_check", action="store_false",
                    help="report the size that would travel without failing on it (the CPU dry run)")
     p.set_defaults(func=plan)
@@ -282,9 +297,24 @@ def add_arguments(sub) -> None:
     s.set_defaults(func=score)
 
 
+def _input_errors(func):
+    """ValueError (a stale pack, a bad config) -> the `fcanet` command's clear error, no traceback."""
+    def run(args):
+        from ..errors import FcanetInputError
+
+        try:
+            return func(args)
+        except ValueError as exc:
+            raise FcanetInputError(str(exc)) from None
+    return run
+
+
 def register(sub) -> None:
     g = sub.add_parser("gpu-campaign", help="the prepared GPU training window: plan, train (on the GPU), score")
-    add_arguments(g.add_subparsers(dest="gpu_step", metavar="STEP", required=True))
+    steps = g.add_subparsers(dest="gpu_step", metavar="STEP", required=True)
+    add_arguments(steps)
+    for parser in steps.choices.values():
+        parser.set_defaults(func=_input_errors(parser.get_default("func")))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,8 @@ PACK_FORMAT = 1
 #: What the GPU machine's 64 MiB working tree leaves for data beside the code and the bundle.
 DEFAULT_MAX_MIB = 45.0
 MIB = 1 << 20
+#: Bytes an .npz of the five arrays adds to their data (zip and .npy headers: about 1.5 KiB).
+NPZ_OVERHEAD = 8 << 10
 #: Image encodings: OpenCV extension and quality flag.
 ENCODINGS = {"webp": (".webp", cv2.IMWRITE_WEBP_QUALITY), "jpg": (".jpg", cv2.IMWRITE_JPEG_QUALITY)}
 
@@ -65,6 +67,8 @@ class PackSummary:
     layers: int
     seconds: float
     parts: list[dict[str, Any]]
+    #: The image quality written (lower than asked where the size limit made it so).
+    quality: int = 0
 
     @property
     def mib(self) -> float:
@@ -115,41 +119,38 @@ def _group_by_image(source) -> dict[str, list[int]]:
 
 def pack_config(cfg: TrainConfig, out: str | Path, short_side: int | None = None, quality: int = 75,
                 encoding: str = "webp", max_mib: float | None = DEFAULT_MAX_MIB, config_name: str = "",
-                progress: Callable[[str], None] | None = None) -> PackSummary:
+                min_quality: int | None = None, progress: Callable[[str], None] | None = None) -> PackSummary:
     """Pack the training objects of `cfg`'s sources (held-out images left out) into `out`.
 
-    short_side defaults to cfg.resize_short_side (else cfg.crop_size). Raises ValueError,
-    writing nothing, when the result would exceed max_mib.
+    short_side defaults to cfg.resize_short_side (else cfg.crop_size). When the file would exceed
+    max_mib: with `min_quality`, the images are encoded again at lower qualities (steps of 5, from
+    their packed pixels, not down past min_quality) until it fits; otherwise, or when even
+    min_quality is too large, ValueError, and nothing is written. Masks are always lossless.
     """
     from .run import training_sources
 
-    if not 1 <= quality <= 100:
-        raise ValueError(f"image quality must lie in 1..100, got {quality}")
+    for name, q in (("quality", quality), ("min_quality", min_quality)):
+        if q is not None and not 1 <= q <= 100:
+            raise ValueError(f"image {name} must lie in 1..100, got {q}")
     if encoding not in ENCODINGS:
         raise ValueError(f"image encoding must be one of {sorted(ENCODINGS)}, got {encoding!r}")
     ext, quality_flag = ENCODINGS[encoding]
     short_side = short_side or cfg.resize_short_side or cfg.crop_size
     started = time.time()
     sources, weights, val_view = training_sources(cfg)
-    chunks: list[bytes] = []
-    offset = 0
-    images, layers, objects, image_ids, parts = [], [], [], [], []
-
-    def add(data: bytes) -> tuple[int, int]:
-        nonlocal offset
-        chunks.append(data)
-        offset += len(data)
-        return offset - len(data), len(data)
-
+    image_bytes: list[bytes] = []
+    layer_bytes: list[bytes] = []
+    image_parts, layer_images, objects, image_ids, parts = [], [], [], [], []
     for part, (source, weight, spec) in enumerate(zip(sources, weights, cfg.sources)):
         groups = _group_by_image(source)
         part_objects = 0
         for n, (image_id, members) in enumerate(groups.items()):
             samples = [source[i] for i in members]
-            image, scale = _resize_to(samples[0].load_image(), short_side)
+            image, _ = _resize_to(samples[0].load_image(), short_side)
             h, w = image.shape[:2]
-            image_index = len(images)
-            images.append((part, *add(_encode(ext, np.ascontiguousarray(image[:, :, ::-1]), [quality_flag, quality]))))
+            image_index = len(image_bytes)
+            image_bytes.append(_encode(ext, np.ascontiguousarray(image[:, :, ::-1]), [quality_flag, quality]))
+            image_parts.append(part)
             image_ids.append(image_id)
             masks = []
             for sample in samples:
@@ -158,43 +159,60 @@ def pack_config(cfg: TrainConfig, out: str | Path, short_side: int | None = None
                     mask = cv2.resize(mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
                 masks.append(mask)
             planes, placed = assign_layers(masks, (h, w))
-            first_layer = len(layers)
+            first_layer = len(layer_bytes)
             for plane in planes:
-                layers.append((image_index, *add(_encode(".png", plane, [cv2.IMWRITE_PNG_COMPRESSION, 9]))))
+                layer_bytes.append(_encode(".png", plane, [cv2.IMWRITE_PNG_COMPRESSION, 9]))
+                layer_images.append(image_index)
             objects.extend((first_layer + slot, label, part) for slot, label in placed)
             part_objects += len(samples)
             if progress and (n + 1) % 100 == 0:
-                progress(f"part {part} ({spec.get('type')}): {n + 1}/{len(groups)} images, {offset / MIB:.1f} MiB")
+                size = (sum(map(len, image_bytes)) + sum(map(len, layer_bytes))) / MIB
+                progress(f"part {part} ({spec.get('type')}): {n + 1}/{len(groups)} images, {size:.1f} MiB")
         parts.append({"name": getattr(source, "name", spec.get("type")), "type": spec.get("type"),
                       "weight": weight, "images": len(groups), "objects": part_objects})
 
-    index = {
-        "format": PACK_FORMAT, "image_ids": image_ids, "parts": parts, "short_side": short_side,
-        "encoding": encoding, "quality": quality, "config": config_name, "sources_digest": sources_digest(cfg),
-        "holdout": {"source": cfg.holdout_source, "fraction": cfg.holdout_fraction,
-                    "seed": cfg.seed if cfg.holdout_seed is None else cfg.holdout_seed,
-                    "images_left_out": len({val_view.image_id(i) for i in range(len(val_view))}) if val_view else 0},
-    }
-    arrays = {
-        "blob": np.frombuffer(b"".join(chunks), dtype=np.uint8),
-        "images": np.asarray(images, dtype=np.int64).reshape(-1, 3),
-        "layers": np.asarray(layers, dtype=np.int64).reshape(-1, 3),
-        "objects": np.asarray(objects, dtype=np.int64).reshape(-1, 3),
-        "index": np.frombuffer(json.dumps(index).encode(), dtype=np.uint8),
-    }
-    total = sum(a.nbytes for a in arrays.values())
+    def arrays_at(quality: int) -> dict[str, np.ndarray]:
+        chunks = image_bytes + layer_bytes
+        offsets = np.concatenate([[0], np.cumsum([len(c) for c in chunks])]).astype(np.int64)
+        n = len(image_bytes)
+        index = {
+            "format": PACK_FORMAT, "image_ids": image_ids, "parts": parts, "short_side": short_side,
+            "encoding": encoding, "quality": quality, "config": config_name, "sources_digest": sources_digest(cfg),
+            "holdout": {"source": cfg.holdout_source, "fraction": cfg.holdout_fraction,
+                        "seed": cfg.seed if cfg.holdout_seed is None else cfg.holdout_seed,
+                        "images_left_out": len({val_view.image_id(i) for i in range(len(val_view))}) if val_view else 0},
+        }
+        return {
+            "blob": np.frombuffer(b"".join(chunks), dtype=np.uint8),
+            "images": np.stack([image_parts, offsets[:n], offsets[1:n + 1] - offsets[:n]], axis=1).reshape(-1, 3),
+            "layers": np.stack([layer_images, offsets[n:-1], offsets[n + 1:] - offsets[n:-1]], axis=1).reshape(-1, 3),
+            "objects": np.asarray(objects, dtype=np.int64).reshape(-1, 3),
+            "index": np.frombuffer(json.dumps(index).encode(), dtype=np.uint8),
+        }
+
+    arrays = arrays_at(quality)
+    total = sum(a.nbytes for a in arrays.values()) + NPZ_OVERHEAD
+    while max_mib is not None and total > max_mib * MIB and min_quality is not None and quality - 5 >= min_quality:
+        quality -= 5
+        if progress:
+            progress(f"{total / MIB:.1f} MiB is over {max_mib:g} MiB: images again at quality {quality}")
+        image_bytes = [_encode(ext, cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), [quality_flag, quality])
+                       for b in image_bytes]
+        arrays = arrays_at(quality)
+        total = sum(a.nbytes for a in arrays.values()) + NPZ_OVERHEAD
     if max_mib is not None and total > max_mib * MIB:
         raise ValueError(f"the packed set would take {total / MIB:.1f} MiB, over the {max_mib:g} MiB allowed: "
                          f"lower --quality (now {quality}) or --short-side (now {short_side})")
     if progress:
-        progress(f"encoded {len(images)} images and {len(layers)} mask layers: {total / MIB:.1f} MiB")
+        progress(f"encoded {len(image_bytes)} images (quality {quality}) and {len(layer_bytes)} mask layers: "
+                 f"{total / MIB:.1f} MiB")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(out)
-    return PackSummary(path=str(out), bytes=out.stat().st_size, images=len(images), objects=len(objects),
-                       layers=len(layers), seconds=time.time() - started, parts=parts)
+    return PackSummary(path=str(out), bytes=out.stat().st_size, images=len(image_bytes), objects=len(objects),
+                       layers=len(layer_bytes), seconds=time.time() - started, parts=parts, quality=quality)
 
 
 class PackedSet:

@@ -117,11 +117,16 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, dataset, validate: Callable | None = None):
         self.cfg = cfg
+        self._robot_pool = None
+        # Forked before CUDA starts and before loader threads exist: a fork copies only this thread.
+        self.robot_pool()
         self.ctx = DistributedContext(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dataset = dataset
         self.validate = validate
+        #: Also print each log record (the GPU machine returns only the command's output and files).
+        self.echo_log = False
         self.out = Path(cfg.out_dir)
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +149,6 @@ class Trainer:
         self.step = 0
         self.best_noc = math.inf
         self._fit_started: float | None = None
-        self._robot_pool = None
 
     def set_train_mode(self) -> None:
         """Training mode, except BatchNorm layers when cfg.freeze_batchnorm keeps their statistics."""
@@ -351,6 +355,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def log(self, record: dict) -> None:
+        if self.ctx.is_main and self.echo_log:
+            print(json.dumps(record), flush=True)
         if self.ctx.is_main:
             with open(self.out / LOG_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
