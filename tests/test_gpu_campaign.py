@@ -212,3 +212,27 @@ def test_device_command_trains_exports_fp16_and_reloads_in_an_import_light_pytho
         if a.is_floating_point():
             assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
     assert (out / "train-log.jsonl").read_text().count("\n") == 3
+
+
+def test_a_batch_that_runs_out_of_gpu_memory_at_its_first_step_is_halved(tmp_path, monkeypatch):
+    from model.training import gpu_campaign
+    from model.training.trainer import Trainer
+
+    spec = _write_folder_pairs(tmp_path / "data")
+    config = _tiny_config(tmp_path, spec, batch_size=16)
+    pack_config(TrainConfig.from_yaml(config), tmp_path / "pack.npz")
+    real_fit, batches = Trainer.fit, []
+
+    def fit(self, *args, **kwargs):
+        batches.append(self.cfg.batch_size)
+        if self.cfg.batch_size > 8:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "fit", fit)
+    out = tmp_path / "out"
+    assert gpu_campaign.main(["train", "--config", str(config), "--pack", str(tmp_path / "pack.npz"), "--out", str(out),
+                              "--work-dir", str(tmp_path / "work"), "--device", "cpu", "--steps", "2"]) == 0
+    assert batches == [16, 8]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["recipe"]["batch_size"] == 8 and summary["steps"] == 2

@@ -116,7 +116,7 @@ def train(args) -> int:
         try:
             trainer.fit(progress=False)
             break
-        except torch.OutOfMemoryError:
+        except torch.cuda.OutOfMemoryError:
             # Only the first step can run out of memory (every step has the same shapes): a guessed
             # batch too large for the card costs a few seconds, not the window.
             if trainer.step > 0 or cfg.batch_size < 8:
