@@ -195,7 +195,7 @@ def pack_config(cfg: TrainConfig, out: str | Path, short_side: int | None = None
     while max_mib is not None and total > max_mib * MIB and min_quality is not None and quality - 5 >= min_quality:
         quality -= 5
         if progress:
-            progress(f"{total / MIB:.1f} MiB is over {max_mib:g} MiB: images again at quality {quality}")
+            progress(f"{total / MIB:.1f} MiB is over {max_mib:.1f} MiB: images again at quality {quality}")
         image_bytes = [_encode(ext, cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR), [quality_flag, quality])
                        for b in image_bytes]
         arrays = arrays_at(quality)
