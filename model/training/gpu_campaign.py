@@ -183,7 +183,8 @@ def plan(args) -> int:
     code_bytes = travelling_bytes(root, [])[0]
     # What the code and the bundle leave of the limit (1 MiB spare for files added before the call).
     budget = min(args.max_mib, TREE_LIMIT_MIB - code_bytes / 2**20 - 1.0)
-    print(f"the checkout sends {code_bytes / 2**20:.1f} MiB without the pack: the pack may take {budget:.1f} MiB")
+    room = f"the pack may take {budget:.1f} MiB" if budget > 0 else "no room is left for a pack"
+    print(f"the checkout sends {code_bytes / 2**20:.1f} MiB without the pack: {room}")
     fresh = pack.is_file() and PackedSet(pack).index.get("sources_digest") == sources_digest(cfg)
     if not fresh or args.repack or (args.size_check and pack.stat().st_size > budget * 2**20):
         if budget <= 1:
