@@ -42,11 +42,20 @@ case "$mode" in
     : "${OUT:?OUT must name the folder whose files come back}"
     export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1
     (nvidia-smi || echo "no nvidia-smi") >"$OUT/device.txt" 2>&1
-    # TERM at 540 s: the trainer finishes its step, saves and the export still runs; KILL 20 s later.
-    set -o pipefail
-    timeout -k 20 "${TRAIN_TIMEOUT_S:-540}" "${PYTHON:-python3}" -m model.training.gpu_campaign train \
-      --config "$CONFIG" --pack .gpu/pack.npz --out "$OUT" "$@" 2>&1 | tee "$OUT/console.log"
+    # TERM at 540 s to python alone (--foreground: its loader and robot processes must not get it,
+    # or a step would fail instead of finishing): it ends its step, saves, and the export still
+    # runs. KILL 20 s later. Training normally stops well before, on its own time_budget_s.
+    set +e -o pipefail
+    timeout --foreground -k 20 "${TRAIN_TIMEOUT_S:-540}" "${PYTHON:-python3}" -m model.training.gpu_campaign \
+      train --config "$CONFIG" --pack .gpu/pack.npz --out "$OUT" "$@" 2>&1 | tee "$OUT/console.log"
+    status=$?
+    set -e
+    if [[ $status -eq 124 && -f "$OUT/fcanet-gpu-fp16.safetensors" ]]; then
+      echo "stopped by the time limit; the weights were saved and exported"
+      status=0
+    fi
     ls -l "$OUT"
+    exit $status
     ;;
   score)
     dir=${1:?give the folder the device call returned}
