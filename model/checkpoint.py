@@ -94,11 +94,21 @@ class CheckpointMetadata:
         }
 
 
-def save_checkpoint(path: str | os.PathLike, network: torch.nn.Module, metadata: CheckpointMetadata) -> None:
-    """Write weights and metadata atomically (temporary file, fsync, rename)."""
+def save_checkpoint(path: str | os.PathLike, network: torch.nn.Module, metadata: CheckpointMetadata,
+                    dtype: torch.dtype | None = None) -> None:
+    """Write weights and metadata atomically (temporary file, fsync, rename).
+
+    dtype (e.g. torch.float16) stores the floating-point tensors in that type, half the size;
+    `load_checkpoint` casts them back into the float32 network. Integer tensors stay as they are.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}
+    if dtype is not None:
+        tensors = {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
+        bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if bad:
+            raise CheckpointError(f"weights {bad[:3]} do not fit in {dtype}: not saved")
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata={METADATA_KEY: metadata.to_json()})
     with open(tmp, "rb") as fh:

@@ -1,4 +1,6 @@
-"""`fcanet train --config FILE [--resume]`: one training run (also under torchrun)."""
+"""`fcanet train --config FILE [--resume]`: one training run (also under torchrun).
+`fcanet pack --config FILE --out P.npz`: its training objects in one small file (`pack.py`).
+`fcanet gpu-campaign ...`: the prepared GPU training window (`gpu_campaign.py`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,21 @@ def register(sub) -> None:
     p.add_argument("--max-minutes", type=float, help="stop (and save) after this many minutes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+    k = sub.add_parser("pack", help="pack a training config's objects into one small .npz (for a GPU machine)")
+    k.add_argument("--config", required=True, help="YAML training config whose sources are packed")
+    k.add_argument("--out", required=True, help="the .npz to write")
+    k.add_argument("--short-side", type=int, help="largest short side kept (default: the config's resize_short_side)")
+    k.add_argument("--encoding", choices=["webp", "jpg"], default="webp", help="image encoding (default webp)")
+    k.add_argument("--quality", type=int, default=75, help="image quality 1-100 (default 75)")
+    k.add_argument("--max-mib", type=float, default=45.0, help="refuse to write a larger file (default 45)")
+    k.add_argument("--min-quality", type=int,
+                   help="rather than refuse, encode the images again at lower qualities down to this one")
+    k.set_defaults(func=run_pack)
+
+    from . import gpu_campaign
+
+    gpu_campaign.register(sub)
 
 
 def run(args) -> int:
@@ -32,4 +49,25 @@ def run(args) -> int:
                 max_seconds=args.max_minutes * 60 if args.max_minutes else None,
                 progress=not args.no_progress)
     trainer.ctx.close()
+    return 0
+
+
+def run_pack(args) -> int:
+    from ..errors import FcanetInputError
+    from .config import TrainConfig
+    from .pack import pack_config
+
+    try:
+        cfg = TrainConfig.from_yaml(args.config)
+        summary = pack_config(cfg, args.out, short_side=args.short_side, quality=args.quality,
+                              encoding=args.encoding, min_quality=args.min_quality,
+                              max_mib=args.max_mib, config_name=str(args.config),
+                              progress=lambda line: print(line, flush=True))
+    except ValueError as exc:
+        raise FcanetInputError(str(exc)) from None
+    for i, part in enumerate(summary.parts):
+        print(f"part {i}: {part['type']} weight {part['weight']:g}: {part['images']} images, {part['objects']} objects")
+    print(f"wrote {summary.path}: {summary.mib:.1f} MiB, {summary.images} images (quality {summary.quality}), "
+          f"{summary.objects} objects, "
+          f"{summary.layers} mask layers, {summary.seconds:.0f} s")
     return 0

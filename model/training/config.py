@@ -10,6 +10,8 @@ import yaml
 
 #: Training precisions: the autocast dtype of each (None: plain float32).
 PRECISIONS = {"fp32": None, "bf16": "bfloat16"}
+#: Training devices (see `TrainConfig.device`).
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,20 @@ class TrainConfig:
     #: 1.1-1.3 s instead of 1.7-2.1 s here; a whole training step 1.3-1.4 s instead of 1.5-2.0 s.
     precision: str = "fp32"
     seed: int = 0
+    #: Where the network trains: "auto" (CUDA when there is a GPU, else the CPU), "cpu" or "cuda".
+    device: str = "auto"
+    #: Data-loader worker processes that build the augmented, clicked crops (0: in the training
+    #: process, as on the 2-core CPU). On a GPU the crops are the bottleneck: give it the cores.
     num_workers: int = 0
+    #: Processes that compute the robot user's corrective clicks of iterative training (0: in the
+    #: training process). Same clicks either way; on a GPU's large batches they are the bottleneck.
+    robot_workers: int = 0
+    #: Wall-clock budget of one `fit` in seconds (None: none): training stops, saves and returns
+    #: before a step would end past it. With `anneal_by_time` the poly schedule runs on the
+    #: larger of step/steps and elapsed/time_budget_s, so a run cut by the clock still ends on a
+    #: small learning rate however fast the machine turns out to be.
+    time_budget_s: float | None = None
+    anneal_by_time: bool = False
     threads: int = 0
     log_every: int = 10
     checkpoint_every: int = 100
@@ -85,6 +100,12 @@ class TrainConfig:
     def __post_init__(self) -> None:
         from ..preprocess import OUTPUT_STRIDE, aligned_size
 
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {list(DEVICES)}, got {self.device!r}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise ValueError(f"time_budget_s must be positive seconds, got {self.time_budget_s}")
+        if self.anneal_by_time and self.time_budget_s is None:
+            raise ValueError("anneal_by_time needs a time_budget_s")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.grid_align and aligned_size(self.crop_size) != self.crop_size:

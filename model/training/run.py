@@ -8,14 +8,11 @@ from .config import TrainConfig
 from .trainer import Trainer
 
 
-def build_datasets(cfg: TrainConfig):
-    """(training dataset, held-out validation objects).
+def training_sources(cfg: TrainConfig):
+    """(training sources, their weights, held-out validation objects or None).
 
     The held-out split is taken by image from source `holdout_source`, so no image is in both.
     """
-    from .augment import AugmentConfig
-    from .click_sampler import ClickSimulationConfig
-    from .dataset import MixedObjectDataset
     from .sources import build_source, split_holdout
 
     if not cfg.sources:
@@ -30,6 +27,16 @@ def build_datasets(cfg: TrainConfig):
                 source, cfg.holdout_fraction, cfg.seed if cfg.holdout_seed is None else cfg.holdout_seed)
         sources.append(source)
         weights.append(weight)
+    return sources, weights, val_view
+
+
+def build_datasets(cfg: TrainConfig):
+    """(training dataset, held-out validation objects); see `training_sources`."""
+    from .augment import AugmentConfig
+    from .click_sampler import ClickSimulationConfig
+    from .dataset import MixedObjectDataset
+
+    sources, weights, val_view = training_sources(cfg)
     dataset = MixedObjectDataset(
         sources, weights, length=max(1, sum(len(s) for s in sources)), seed=cfg.seed,
         augment_cfg=AugmentConfig(crop_size=cfg.crop_size, short_side=cfg.resize_short_side,

@@ -5,6 +5,9 @@ types only, loaded with weights_only=True); the data order and every random draw
 functions of (seed, step), so a resumed run continues exactly where it stopped.
 Runs the same under torchrun (torch.distributed: gloo on CPU, NCCL on GPUs): each rank takes
 its share of every batch, gradients are averaged, rank 0 writes logs and checkpoints.
+On CUDA the crops come from `num_workers` loader processes into pinned memory, and the click
+maps and loss distances are computed on the GPU (`device_maps.py`); `time_budget_s` bounds a
+run by the clock as well as by steps.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ..network.fcanet import FCANet
 from ..preprocess import normalise
 from .batch import clicks_from_rows, distances_for, maps_for
 from .config import PRECISIONS, TrainConfig
+from .device_maps import maps_and_distances
 from .ema import WeightAverage
 from .params import parameter_groups
 from .schedule import poly_lr_factor
@@ -59,14 +63,16 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
 class DistributedContext:
     """rank/world of this process; a no-op when not launched by torchrun."""
 
-    def __init__(self) -> None:
+    def __init__(self, device: str = "auto") -> None:
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.enabled = self.world > 1
+        if device == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("the training config asks for device cuda, but torch sees no CUDA GPU")
+        use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
         if self.enabled and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            dist.init_process_group(backend=backend)
-        if torch.cuda.is_available():
+            dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        if use_cuda:
             local = int(os.environ.get("LOCAL_RANK", "0"))
             torch.cuda.set_device(local)
             self.device = torch.device("cuda", local)
@@ -111,11 +117,16 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, dataset, validate: Callable | None = None):
         self.cfg = cfg
-        self.ctx = DistributedContext()
+        self._robot_pool = None
+        # Forked before CUDA starts and before loader threads exist: a fork copies only this thread.
+        self.robot_pool()
+        self.ctx = DistributedContext(cfg.device)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.dataset = dataset
         self.validate = validate
+        #: Also print each log record (the GPU machine returns only the command's output and files).
+        self.echo_log = False
         self.out = Path(cfg.out_dir)
         if self.ctx.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +148,7 @@ class Trainer:
         self.loss_fn = ClickLoss(mode=cfg.loss)
         self.step = 0
         self.best_noc = math.inf
+        self._fit_started: float | None = None
 
     def set_train_mode(self) -> None:
         """Training mode, except BatchNorm layers when cfg.freeze_batchnorm keeps their statistics."""
@@ -212,8 +224,42 @@ class Trainer:
         return list(range(step * b, (step + 1) * b))
 
     def load_batch(self, step: int) -> dict[str, torch.Tensor]:
-        items = [self.dataset[i] for i in self.ctx.shard(self.batch_indices(step))]
-        return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+        return stack_items([self.dataset[i] for i in self.ctx.shard(self.batch_indices(step))])
+
+    def batches(self, end: int):
+        """Batches of steps self.step .. end-1, in order: built here (num_workers 0) or by
+        loader processes that read ahead (the same items: each is a function of (seed, index))."""
+        if self.cfg.num_workers <= 0:
+            for step in range(self.step, end):
+                yield self.load_batch(step)
+            return
+        shards = [self.ctx.shard(self.batch_indices(step)) for step in range(self.step, end)]
+        loader = torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=shards, num_workers=self.cfg.num_workers, collate_fn=stack_items,
+            pin_memory=self.ctx.device.type == "cuda", prefetch_factor=4, persistent_workers=False,
+            worker_init_fn=_quiet_worker)
+        yield from loader
+
+    def robot_pool(self):
+        """Processes for the robot's corrective clicks (cfg.robot_workers; None: in this process).
+        Each click is a pair of distance transforms of the crop, tens of milliseconds: at a GPU's
+        batch sizes, done one by one they would leave the GPU waiting."""
+        if self.cfg.robot_workers <= 0:
+            return None
+        if self._robot_pool is None:
+            import multiprocessing
+
+            self._robot_pool = multiprocessing.get_context("fork").Pool(self.cfg.robot_workers)
+        return self._robot_pool
+
+    def close_pools(self) -> None:
+        if self._robot_pool is not None:
+            self._robot_pool.terminate()
+            self._robot_pool = None
+
+    @property
+    def on_cuda(self) -> bool:
+        return self.ctx.device.type == "cuda"
 
     # ------------------------------------------------------------------ one step
     def autocast(self):
@@ -222,10 +268,17 @@ class Trainer:
         return torch.autocast(self.ctx.device.type, dtype=getattr(torch, dtype or "float32"),
                               enabled=dtype is not None)
 
+    def click_tensors(self, click_lists, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(maps, distances or None) on the device: computed there on CUDA, by scipy on the CPU
+        (where the distances are only needed for the loss, so forward passes skip them)."""
+        if self.on_cuda:
+            return maps_and_distances(click_lists, h, w, self.ctx.device)
+        return maps_for(click_lists, h, w), None
+
     def forward_inputs(self, images: torch.Tensor, click_lists) -> tuple[torch.Tensor, torch.Tensor]:
         h, w = images.shape[2:]
-        maps = maps_for(click_lists, h, w).to(self.ctx.device)
-        x = normalise(images.to(self.ctx.device), self.network.config.normalisation)
+        maps = self.click_tensors(click_lists, h, w)[0]
+        x = normalise(images.to(self.ctx.device, non_blocking=True), self.network.config.normalisation)
         if self.cfg.channels_last:
             x, maps = x.contiguous(memory_format=torch.channels_last), maps.contiguous(memory_format=torch.channels_last)
         return x, maps
@@ -239,6 +292,7 @@ class Trainer:
             return click_lists
         rounds = int(rng.integers(1, self.cfg.iterative_max_extra_clicks + 1))
         click_lists = [list(c) for c in click_lists]
+        pool = self.robot_pool()
         # Eval mode: the robot reacts to what the model would show a user (running BN stats),
         # and a single chosen sample would break batch statistics anyway.
         self.network.eval()
@@ -249,12 +303,21 @@ class Trainer:
                 with self.autocast():
                     out = self.network(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
                 pred = (torch.sigmoid(out.logits[:, 0].float()) > self.cfg.iterative_threshold).cpu().numpy()
-                for j, i in enumerate(chosen):
-                    click = next_click(pred[j], gts[i])
+                pairs = [(pred[j], gts[i]) for j, i in enumerate(chosen)]
+                clicks = pool.starmap(next_click, pairs) if pool is not None else [next_click(*p) for p in pairs]
+                for i, click in zip(chosen, clicks):
                     if click is not None and len(click_lists[i]) < 24:
                         click_lists[i].append(click)
         self.set_train_mode()
         return click_lists
+
+    def schedule_step(self) -> int:
+        """The step the lr schedule stands at: the step itself, or with `anneal_by_time` the
+        larger of it and the share of the time budget spent (times cfg.steps)."""
+        if not self.cfg.anneal_by_time or self._fit_started is None:
+            return self.step
+        spent = (time.time() - self._fit_started) / self.cfg.time_budget_s
+        return max(self.step, min(self.cfg.steps, int(spent * self.cfg.steps)))
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         rng = np.random.default_rng([self.cfg.seed, self.step, self.ctx.rank])
@@ -264,12 +327,17 @@ class Trainer:
         gts = gt[:, 0].numpy() > 0.5
         click_lists = self.add_iterative_clicks(images, gts, click_lists, rng)
         h, w = images.shape[2:]
-        x, maps = self.forward_inputs(images, click_lists)
-        dists = distances_for(click_lists, h, w).to(self.ctx.device)
-        gt = gt.to(self.ctx.device)
+        maps, dists = self.click_tensors(click_lists, h, w)
+        if dists is None:
+            dists = distances_for(click_lists, h, w)
+        x = normalise(images.to(self.ctx.device, non_blocking=True), self.network.config.normalisation)
+        if self.cfg.channels_last:
+            x, maps = x.contiguous(memory_format=torch.channels_last), maps.contiguous(memory_format=torch.channels_last)
+        dists = dists.to(self.ctx.device, non_blocking=True)
+        gt = gt.to(self.ctx.device, non_blocking=True)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * poly_lr_factor(
-                self.step, self.cfg.steps, self.cfg.poly_power, self.cfg.constant_tail_fraction)
+                self.schedule_step(), self.cfg.steps, self.cfg.poly_power, self.cfg.constant_tail_fraction)
         self.set_train_mode()
         with self.autocast():
             out = self.model(x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3], with_aux=True)
@@ -287,6 +355,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def log(self, record: dict) -> None:
+        if self.ctx.is_main and self.echo_log:
+            print(json.dumps(record), flush=True)
         if self.ctx.is_main:
             with open(self.out / LOG_FILE, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
@@ -307,20 +377,26 @@ class Trainer:
         return result
 
     def fit(self, max_steps: int | None = None, max_seconds: float | None = None, progress: bool = True) -> None:
-        """Train until cfg.steps (or max_steps more steps / max_seconds), saving as it goes."""
-        from tqdm import tqdm
-
+        """Train until cfg.steps (or max_steps more steps / max_seconds / cfg.time_budget_s),
+        saving as it goes. The clock stops the run before a step that would, at the pace of the
+        steps so far, end past the budget."""
         end = self.cfg.steps if max_steps is None else min(self.cfg.steps, self.step + max_steps)
-        start_time = time.time()
-        bar = tqdm(total=end, initial=self.step, disable=not (progress and self.ctx.is_main), desc="train",
-                   dynamic_ncols=True)
+        budgets = [b for b in (max_seconds, self.cfg.time_budget_s) if b is not None]
+        budget = min(budgets) if budgets else None
+        start_time = self._fit_started = time.time()
+        bar = _progress_bar(total=end, initial=self.step, enabled=progress and self.ctx.is_main)
         running: dict[str, float] = {}
         t0 = time.time()
+        slowest = 0.0
         stop = _StopRequest()
+        batches = self.batches(end)
         try:
             while self.step < end and not stop.requested:
-                batch = self.load_batch(self.step)
+                step_start = time.time()
+                batch = next(batches)
                 stats = self.train_step(batch)
+                # Steps run asynchronously on a GPU: the float() of the loss above waited for this one.
+                slowest = max(slowest, time.time() - step_start) if self.step > 1 else slowest
                 for k, v in stats.items():
                     running[k] = running.get(k, 0.0) + v
                 bar.update(1)
@@ -339,11 +415,43 @@ class Trainer:
                 # best model, and best.safetensors must be able to pick it.
                 if self.cfg.val_every and (self.step % self.cfg.val_every == 0 or self.step == self.cfg.steps):
                     self.run_validation()
-                if max_seconds is not None and time.time() - start_time > max_seconds:
+                if budget is not None and time.time() - start_time + slowest > budget:
                     break
         finally:
             stop.restore()
+            batches.close()
+            self.close_pools()
         bar.close()
         self.save_state()
         if stop.requested and self.ctx.is_main:
             print(f"stopped by signal at step {self.step}; state saved, --resume continues", flush=True)
+
+
+def stack_items(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Dataset items -> one batch dict of stacked tensors."""
+    return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+
+
+def _quiet_worker(_worker_id: int) -> None:
+    """Loader processes decode and resize with one thread each: the processes are the parallelism."""
+    import cv2
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+class _NoBar:
+    def update(self, n: int = 1) -> None: ...
+    def set_postfix(self, **kwargs) -> None: ...
+    def close(self) -> None: ...
+
+
+def _progress_bar(total: int, initial: int, enabled: bool):
+    """A tqdm bar, or none where tqdm is not installed (the GPU machine's python) or not wanted."""
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, initial=initial, desc="train", dynamic_ncols=True)

@@ -16,6 +16,7 @@ SOURCES: dict[str, str] = {
     "coco_json": "model.training.sources.coco_json:CocoJsonSource",
     "sbd": "model.training.sources.sbd:SbdSource",
     "pascal_voc": "model.training.sources.pascal_voc:PascalVocSource",
+    "packed": "model.training.sources.packed:PackedSource",
 }
 
 
