@@ -29,13 +29,12 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
-from model import Click
+from model import BoundedCache, Click
 
 from .keypoints import SmartKeypoint
 
@@ -56,36 +55,6 @@ class ObjectSession:
 def new_region_id() -> str:
     """A region id in Label Studio's style (10 URL-safe characters)."""
     return secrets.token_urlsafe(8)[:10]
-
-
-class _Expiring:
-    """An LRU dict whose entries expire ttl seconds after their last use."""
-
-    def __init__(self, max_items: int, ttl_s: float, clock: Callable[[], float]):
-        self.max_items, self.ttl_s, self.clock = max_items, ttl_s, clock
-        self._items: OrderedDict[Hashable, tuple[float, object]] = OrderedDict()
-
-    def get(self, key):
-        entry = self._items.get(key)
-        if entry is None:
-            return None
-        if self.clock() - entry[0] > self.ttl_s:
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return entry[1]
-
-    def pop(self, key) -> None:
-        self._items.pop(key, None)
-
-    def put(self, key, value) -> None:
-        self._items[key] = (self.clock(), value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.max_items:
-            self._items.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 def labeler_of(task: Any) -> str | None:
@@ -115,9 +84,9 @@ class ClickMemory:
     """Per (project, task, labeler, image, label) click sessions, plus brush id -> clicks."""
 
     def __init__(self, max_items: int = 2048, ttl_s: float = 1800.0, clock: Callable[[], float] = time.monotonic):
-        self._sessions = _Expiring(max_items, ttl_s, clock)
-        self._sends_full = _Expiring(max_items, ttl_s, clock)
-        self._by_region = _Expiring(max_items * 4, ttl_s, clock)
+        self._sessions = BoundedCache(max_items, ttl_s=ttl_s, clock=clock)
+        self._sends_full = BoundedCache(max_items, ttl_s=ttl_s, clock=clock)
+        self._by_region = BoundedCache(max_items * 4, ttl_s=ttl_s, clock=clock)
         self._clock = clock
         self._lock = threading.Lock()
 

@@ -19,14 +19,13 @@ import hashlib
 import logging
 import re
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
 import httpx
 import numpy as np
 
-from model import ImageError, load_image
+from model import BoundedCache, ImageError, load_image
 
 from .config import BackendConfig
 from .errors import ImageFetchError
@@ -114,41 +113,9 @@ class LabelStudioAuth:
                 tokens._access_token = None
 
 
-class ImageCache:
-    """LRU of FetchedImage by URL, bounded by item count and by total bytes."""
-
-    def __init__(self, max_items: int, max_bytes: int):
-        self.max_items, self.max_bytes = max_items, max_bytes
-        self._items: OrderedDict[str, FetchedImage] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, url: str) -> FetchedImage | None:
-        with self._lock:
-            image = self._items.get(url)
-            if image is not None:
-                self._items.move_to_end(url)
-            return image
-
-    def put(self, image: FetchedImage) -> None:
-        with self._lock:
-            old = self._items.pop(image.url, None)
-            if old is not None:
-                self._bytes -= old.nbytes
-            if image.nbytes > self.max_bytes:
-                return
-            self._items[image.url] = image
-            self._bytes += image.nbytes
-            while self._items and (len(self._items) > self.max_items or self._bytes > self.max_bytes):
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= evicted.nbytes
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    @property
-    def total_bytes(self) -> int:
-        return self._bytes
+def image_cache(max_items: int, max_bytes: int) -> BoundedCache[FetchedImage]:
+    """Downloaded images by URL: least recently used first out, bounded by count and total bytes."""
+    return BoundedCache(max_items, max_bytes=max_bytes, size_of=lambda image: image.nbytes)
 
 
 Origin = tuple  # (scheme, ASCII host, port): what decides where a request goes
@@ -166,7 +133,7 @@ class ImageFetcher:
     def __init__(self, config: BackendConfig, transport: httpx.BaseTransport | None = None,
                  auth: LabelStudioAuth | None = None):
         self.config = config
-        self.cache = ImageCache(config.image_cache_items, config.image_cache_bytes)
+        self.cache = image_cache(config.image_cache_items, config.image_cache_bytes)
         self._client = httpx.Client(timeout=config.image_timeout_s, follow_redirects=False, transport=transport)
         self._auth = auth
         if self._auth is None and config.label_studio_url and config.label_studio_api_key:
@@ -269,7 +236,7 @@ class ImageFetcher:
             except ImageError as exc:
                 raise ImageFetchError(f"the task's image is not a usable image: {exc}", status=422) from None
             image = FetchedImage(url=url, rgb=rgb, data=data, sha256=hashlib.sha256(data).hexdigest())
-            self.cache.put(image)
+            self.cache.put(image.url, image)
             return image
         finally:
             with self._lock:

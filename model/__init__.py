@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 #: `import model.<submodule>` (the CLI's `--help`, the corrections store) does not load torch
 #: and OpenCV until a name that needs them is touched.
 _EXPORTS = {
+    "BoundedCache": ".bounded_cache",
     "Click": ".clicks",
     "validate_clicks": ".clicks",
     "CheckpointError": ".errors",
@@ -33,6 +34,7 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .bounded_cache import BoundedCache
     from .clicks import Click, validate_clicks
     from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
     from .graphcut_refine import GraphCutRefineConfig
@@ -56,6 +58,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BoundedCache",
     "Click",
     "GraphCutRefineConfig",
     "Prediction",
