@@ -99,20 +99,17 @@ def status(session: Session) -> str:
 
 def export_files(session: Session, directory: str | None = None) -> tuple[str, str]:
     """(mask PNG path, COCO RLE JSON path) at the image's own size."""
-    from pycocotools import mask as mask_utils
+    from model.corrections.coco import mask_geometry
 
     if session.mask is None:
         raise AppError("there is no mask yet: click on the object first")
     out = Path(directory or tempfile.mkdtemp(prefix="fcanet-"))
     png = out / "mask.png"
     Image.fromarray(session.mask.astype(np.uint8) * 255).save(png)
-    rle = mask_utils.encode(np.asfortranarray(session.mask.astype(np.uint8)))
     h, w = session.mask.shape
     doc = {
         "images": [{"id": 1, "width": int(w), "height": int(h), "file_name": "image.png"}],
-        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-                         "segmentation": {"size": [int(h), int(w)], "counts": rle["counts"].decode("ascii")},
-                         "area": float(mask_utils.area(rle)), "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0, **mask_geometry(session.mask),
                          "clicks": [c.to_list() for c in session.clicks]}],
         "categories": [{"id": 1, "name": "object"}],
     }

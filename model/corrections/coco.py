@@ -37,6 +37,16 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(rle["size"][0]), int(rle["size"][1])], "counts": rle["counts"].decode("ascii")}
 
 
+def mask_geometry(mask: np.ndarray) -> dict[str, Any]:
+    """A COCO annotation's shape fields for an (H, W) bool mask: `segmentation` (compressed RLE),
+    `area` (pixels) and `bbox` ([x, y, w, h] in pixels)."""
+    from pycocotools import mask as mask_utils
+
+    rle = mask_to_rle(mask)
+    x, y, w, h = mask_utils.toBbox({**rle, "counts": rle["counts"].encode("ascii")}).tolist()
+    return {"segmentation": rle, "area": int(mask.sum()), "bbox": [float(x), float(y), float(w), float(h)]}
+
+
 def load_mask_checked(store, record: CorrectionRecord) -> np.ndarray:
     """A record's mask, refusing (StoreError) before decoding anything over the image pixel
     limit or not of the record's size; a missing or corrupt file raises too."""
@@ -59,8 +69,6 @@ def coco_dataset(store, records: Sequence[CorrectionRecord],
     the record or exceeds the image pixel limit) is left out, never fatal: (record id, reason)
     is appended to `skipped` and logged.
     """
-    from pycocotools import mask as mask_utils
-
     images: dict[str, dict[str, Any]] = {}
     categories: dict[str, int] = {}
     annotations = []
@@ -85,15 +93,11 @@ def coco_dataset(store, records: Sequence[CorrectionRecord],
             }
         label = record.labels[0] if record.labels else DEFAULT_CATEGORY
         category_id = categories.setdefault(label, len(categories) + 1)
-        rle = mask_to_rle(mask)
-        x, y, w, h = mask_utils.toBbox({**rle, "counts": rle["counts"].encode("ascii")}).tolist()
         annotations.append({
             "id": len(annotations) + 1,
             "image_id": images[key]["id"],
             "category_id": category_id,
-            "segmentation": rle,
-            "area": int(mask.sum()),
-            "bbox": [float(x), float(y), float(w), float(h)],
+            **mask_geometry(mask),
             "iscrowd": 0,
             "clicks": [c.to_list() for c in record.clicks],
             "dropped_clicks": [dict(d) for d in record.dropped_clicks],
