@@ -34,7 +34,7 @@ from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
-from model import BoundedCache, Click
+from model import BoundedCache, Click, object_box
 
 from .keypoints import SmartKeypoint
 
@@ -42,7 +42,7 @@ from .keypoints import SmartKeypoint
 @dataclass
 class ObjectSession:
     """The clicks of one object being labelled. clicks: pixels, first = anchor.
-    bbox: (x0, y0, x1, y1) of the last predicted mask in pixels, None before the first."""
+    bbox: (x0, y0, x1, y1), x1 and y1 exclusive, of the last predicted mask in pixels, None before the first."""
 
     region_id: str
     keypoint_ids: list[str | None]
@@ -153,8 +153,7 @@ class ClickMemory:
 
     def record_mask(self, session: ObjectSession, mask: np.ndarray) -> None:
         """Remember where the object's last mask ((H, W) bool) lies, for the continuation test."""
-        ys, xs = np.nonzero(mask)
-        bbox = (int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())) if len(xs) else None
+        bbox = object_box(mask, [])
         with self._lock:
             session.bbox = bbox
 

@@ -20,6 +20,7 @@ _EXPORTS = {
     "BoundedCache": ".bounded_cache",
     "Click": ".clicks",
     "validate_clicks": ".clicks",
+    "object_box": ".clicks",
     "CheckpointError": ".errors",
     "ClickError": ".errors",
     "FcanetInputError": ".errors",
@@ -35,7 +36,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from .bounded_cache import BoundedCache
-    from .clicks import Click, validate_clicks
+    from .clicks import Click, object_box, validate_clicks
     from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
     from .graphcut_refine import GraphCutRefineConfig
     from .image_io import load_image, max_image_pixels
@@ -67,6 +68,7 @@ __all__ = [
     "load_image",
     "max_image_pixels",
     "validate_clicks",
+    "object_box",
     "default_checkpoint_path",
     "FcanetInputError",
     "ClickError",
