@@ -8,8 +8,9 @@ band costs, not what the object's box costs, and because it can add what the net
 - the band: every pixel within `band` x R of the network's 0.5 boundary, on both sides, where R is
   the radius of a disk of the mask's area (at least `min_band` pixels), plus disks at the clicks.
   Outside it the probability stays as it was; the band's outer edge lies that far OUTSIDE the mask,
-  so the object can grow by up to that much a click (GrabCut's region froze a sure-background frame
-  right at the mask's box);
+  and when the cut's object reaches that edge the band is laid again around the grown mask and cut
+  again (at most `rounds` cuts), so the object can grow well past the network's mask (GrabCut's
+  region froze a sure-background frame right at the mask's box);
 - unary terms: the network's (edge-refined) probability p, -log p / -log(1 - p), plus `colour`
   times the log-likelihood under colour histograms (16 bins a channel, lightly smoothed) of the
   mask and of the non-mask pixels around it: a histogram costs a bincount, GrabCut's mixtures cost
@@ -19,9 +20,9 @@ band costs, not what the object's box costs, and because it can add what the net
   on the image only, so they are computed once per image (`CutWeights`, kept in the Predictor's
   per-image state); pixels on the band's edge take their fixed neighbours' terms as unary costs;
 - sure labels in disks (`disk_radius`) at the clicks;
-- the answer replaces the 0.5 crossing: inside the band a pixel the cut calls object gets
-  max(p, 0.5), one it calls background min(p, just under 0.5), so the soft probability stays the
-  network's and only the mask follows the cut.
+- the answer replaces the 0.5 crossing: a pixel the cut calls object gets max(p, 0.5), one it calls
+  background min(p, just under 0.5), so the soft probability stays the network's and only the mask
+  follows the cut.
 
 Arrays: image (H, W, 3) uint8 and probability (H, W) float32 of one size (the Predictor passes its
 working image, 512-pixel short side); clicks (x, y) in pixels of those arrays.
@@ -49,11 +50,12 @@ class BandCutConfig:
 
     #: Chosen on training images (`scripts/tune_refinement.py --coco ... --setting '{"edge": 16,
     #: "band": {...}}'`; the figures are in docs/speed.md).
-    band: float = 0.3
+    band: float = 0.5
     min_band: int = 8
     colour: float = 1.0
     smoothness: float = 4.0
     disk_radius: int = 4
+    rounds: int = 4
 
     def __post_init__(self) -> None:
         if not 0 <= self.band <= 4:
@@ -66,6 +68,8 @@ class BandCutConfig:
             raise ValueError(f"band cut smoothness must be >= 0, got {self.smoothness}")
         if self.disk_radius < 0:
             raise ValueError(f"band cut disk_radius must be >= 0, got {self.disk_radius}")
+        if self.rounds < 1:
+            raise ValueError(f"band cut rounds must be at least 1, got {self.rounds}")
 
 
 #: The four forward neighbours (dy, dx) of the 8-neighbourhood; each pair once.
@@ -106,20 +110,22 @@ class CutWeights:
         return CutWeights(colour_index=colour_index, pairwise=pairwise.astype(np.float32))
 
 
-def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) -> np.ndarray:
-    """(H, W) bool: the pixels the cut may relabel (see the module's docstring)."""
+def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) -> tuple[np.ndarray, np.ndarray]:
+    """((H, W) bool, the pixels the cut may relabel (see the module's docstring); (H, W) bool, the
+    band's outermost pixels outside the mask, where an object that reaches them may grow further)."""
     area = int(mask.sum())
     half = max(config.min_band, config.band * np.sqrt(area / np.pi))
     m = mask.astype(np.uint8)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, 3)  # 0 inside the mask
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 3)       # 0 outside the mask
     band = (outside <= half) & (inside <= half)
+    rim = band & (outside > half - 1.5)
     if clicks:
         disks = np.zeros_like(m)
         for c in clicks:
             cv2.circle(disks, (int(round(c.x)), int(round(c.y))), config.disk_radius + 1, 1, -1)
         band |= disks.astype(bool)
-    return band
+    return band, rim
 
 
 def _colour_costs(colour_index: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -142,38 +148,54 @@ def band_cut(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click]
              config: BandCutConfig = BandCutConfig(), weights: CutWeights | None = None) -> np.ndarray:
     """(H, W) float32: `probability` whose 0.5 crossing follows the band's min-cut; `weights` are the
     image's own terms (computed here when None)."""
-    import maxflow
-
     if image.shape[:2] != probability.shape:
         raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
     mask = probability >= 0.5
     if not mask.any():
         return probability
-    height, width = probability.shape
-    band = band_mask(mask, clicks, config)
+    weights = weights if weights is not None else CutWeights.of(image)
+    p = np.clip(probability, 1e-4, 1 - 1e-4).astype(np.float32)
+    cost_fg, cost_bg = -np.log(p), -np.log1p(-p)
+    for _ in range(config.rounds):
+        band, rim = band_mask(mask, clicks, config)
+        grown = _cut_band(mask, band, cost_fg, cost_bg, clicks, config, weights)
+        if not (grown & rim).any():
+            mask = grown
+            break
+        mask = grown
+    out = probability.astype(np.float32, copy=True)
+    # Only the 0.5 crossing moves: the soft values stay the network's on either side of it.
+    out = np.where(mask, np.maximum(out, 0.5), np.minimum(out, np.nextafter(np.float32(0.5), np.float32(0))))
+    return out.astype(np.float32, copy=False)
+
+
+def _cut_band(mask: np.ndarray, band: np.ndarray, cost_fg: np.ndarray, cost_bg: np.ndarray, clicks: Sequence[Click],
+              config: BandCutConfig, weights: CutWeights) -> np.ndarray:
+    """(H, W) bool: `mask` with the band's pixels relabelled by one min-cut; cost_fg / cost_bg are the
+    network's unary costs of calling each pixel object / background."""
+    import maxflow
+
+    height, width = mask.shape
     ys, xs = np.nonzero(band)
     # Work in the band's box, one pixel wider so that its fixed neighbours are inside it.
     y0, y1 = max(0, ys.min() - 1), min(height, ys.max() + 2)
     x0, x1 = max(0, xs.min() - 1), min(width, xs.max() + 2)
-    weights = weights if weights is not None else CutWeights.of(image)
     b = band[y0:y1, x0:x1]
     m = mask[y0:y1, x0:x1]
-    p = np.clip(probability[y0:y1, x0:x1], 1e-4, 1 - 1e-4).astype(np.float32)
-    cost_fg = -np.log(p)
-    cost_bg = -np.log1p(-p)
+    cost_fg = cost_fg[y0:y1, x0:x1].astype(np.float64)
+    cost_bg = cost_bg[y0:y1, x0:x1].astype(np.float64)
     if config.colour > 0:
         idx = weights.colour_index[y0:y1, x0:x1]
         # The background model sees the non-mask pixels of the box, the object model the mask's.
         col_fg, col_bg = _colour_costs(idx, m, ~m)
-        cost_fg = cost_fg + config.colour * col_fg
-        cost_bg = cost_bg + config.colour * col_bg
+        cost_fg += config.colour * col_fg
+        cost_bg += config.colour * col_bg
     h, w = b.shape
     node_of = np.full((h, w), -1, np.int64)
     n = int(b.sum())
     node_of[b] = np.arange(n)
     graph = maxflow.Graph[float](n, 4 * n)
     graph.add_nodes(n)
-    cost_fg, cost_bg = cost_fg.astype(np.float64), cost_bg.astype(np.float64)
     pair = weights.pairwise[:, y0:y1, x0:x1]
     for k, (dy, dx) in enumerate(_OFFSETS):
         # Source pixel (y, x) and its neighbour (y + dy, x + dx), both inside the box.
@@ -185,8 +207,7 @@ def band_cut(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click]
         if both.any():
             graph.add_edges(node_of[ys_, xs_][both], node_of[yt, xt][both], wk[both], wk[both])
         # A band pixel next to a fixed one pays the Potts term when it takes the other label.
-        for here, there, sl_here, sl_there in ((bs & ~bt, None, (ys_, xs_), (yt, xt)),
-                                               (bt & ~bs, None, (yt, xt), (ys_, xs_))):
+        for here, sl_here, sl_there in ((bs & ~bt, (ys_, xs_), (yt, xt)), (bt & ~bs, (yt, xt), (ys_, xs_))):
             if not here.any():
                 continue
             fixed_fg = m[sl_there][here]
@@ -209,9 +230,7 @@ def band_cut(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click]
     low = np.minimum(cost_fg[b], cost_bg[b])
     graph.add_grid_tedges(np.arange(n), cost_bg[b] - low, cost_fg[b] - low)
     graph.maxflow()
-    is_fg = ~graph.get_grid_segments(np.arange(n))
-    out = probability.astype(np.float32, copy=True)
+    out = mask.copy()
     sub = out[y0:y1, x0:x1]
-    vals = sub[b]
-    sub[b] = np.where(is_fg, np.maximum(vals, 0.5), np.minimum(vals, np.nextafter(np.float32(0.5), np.float32(0))))
+    sub[b] = ~graph.get_grid_segments(np.arange(n))
     return out
