@@ -227,19 +227,20 @@ class Predictor:
         if fast and refined and self.zoom_in is None:
             work_clicks = [state.frame.to_work(c) for c in clicks]
             prob = self._work_network_probability(state, work_clicks)
-            yield self._prediction(state.frame.probability_to_original(prob), clicks, sis, start)
+            yield self._prediction(state.frame.probability_to_original(prob), clicks, sis, start, final=False)
             prob = self._work_graph_cut(state, prob, work_clicks)
             yield self._prediction(state.frame.probability_to_original(prob), clicks, sis, start)
             return
         yield self._prediction(self.probability(state, clicks), clicks, sis, start)
 
-    def _prediction(self, probability: np.ndarray, clicks: Sequence[Click], sis: bool, start: float) -> Prediction:
+    def _prediction(self, probability: np.ndarray, clicks: Sequence[Click], sis: bool, start: float,
+                    final: bool = True) -> Prediction:
         probability = probability.astype(np.float32, copy=False)
         mask = probability >= 0.5
         if sis:
             mask = apply_sis(mask, clicks, self.sis_connectivity)
         return Prediction(mask=mask, probability=probability, model_version=self.model_version,
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, final=final)
 
     def probability(self, image: np.ndarray | ImageState, clicks: Sequence[Click]) -> np.ndarray:
         """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image
