@@ -6,7 +6,9 @@ It replaces GrabCut (`model/graphcut_refine.py`) as the default because it costs
 band costs, not what the object's box costs, and because it can add what the network missed:
 
 - the band: every pixel within `band` x R of the network's 0.5 boundary, on both sides, where R is
-  the radius of a disk of the mask's area (at least `min_band` pixels), plus disks at the clicks.
+  the radius of a disk of the mask's area (from `min_band` to `max_band` pixels), plus disks at the
+  clicks. After a few clicks the remaining errors lie within a few pixels of the boundary, so a
+  narrow band gets the boundary right at the cost of its own pixels.
   Outside it the probability stays as it was; the band's outer edge lies that far OUTSIDE the mask,
   and when the cut's object reaches that edge the band is laid again around the grown mask and cut
   again (at most `rounds` cuts), so the object can grow well past the network's mask (GrabCut's
@@ -44,14 +46,16 @@ _BITS = 4
 
 @dataclass(frozen=True)
 class BandCutConfig:
-    """band: the band's half-width as a share of the mask's equivalent radius, at least min_band
-    working pixels; colour: weight of the colour log-likelihood against the network's; smoothness:
+    """band: the band's half-width as a share of the mask's equivalent radius, at least min_band and
+    at most max_band working pixels; rounds: at most this many cuts, each around the last one's
+    object, while the object reaches the band's outer edge; colour: weight of the colour log-likelihood against the network's; smoothness:
     weight of the pairwise term; disk_radius: sure labels at the clicks, in working pixels."""
 
     #: Chosen on training images (`scripts/tune_refinement.py --coco ... --setting '{"edge": 16,
     #: "band": {...}}'`; the figures are in docs/speed.md).
-    band: float = 0.5
+    band: float = 0.25
     min_band: int = 8
+    max_band: int = 24
     colour: float = 1.0
     smoothness: float = 4.0
     disk_radius: int = 4
@@ -62,6 +66,8 @@ class BandCutConfig:
             raise ValueError(f"band cut band must be in [0, 4], got {self.band}")
         if self.min_band < 1:
             raise ValueError(f"band cut min_band must be at least 1, got {self.min_band}")
+        if self.max_band < self.min_band:
+            raise ValueError(f"band cut max_band must be at least min_band, got {self.max_band} < {self.min_band}")
         if self.colour < 0:
             raise ValueError(f"band cut colour weight must be >= 0, got {self.colour}")
         if self.smoothness < 0:
@@ -110,11 +116,12 @@ class CutWeights:
         return CutWeights(colour_index=colour_index, pairwise=pairwise.astype(np.float32))
 
 
-def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) -> tuple[np.ndarray, np.ndarray]:
+def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) -> tuple[np.ndarray, np.ndarray, float]:
     """((H, W) bool, the pixels the cut may relabel (see the module's docstring); (H, W) bool, the
-    band's outermost pixels outside the mask, where an object that reaches them may grow further)."""
+    band's outermost pixels outside the mask, where an object that reaches them may grow further;
+    the band's half-width in pixels)."""
     area = int(mask.sum())
-    half = max(config.min_band, config.band * np.sqrt(area / np.pi))
+    half = min(config.max_band, max(config.min_band, config.band * np.sqrt(area / np.pi)))
     m = mask.astype(np.uint8)
     outside = cv2.distanceTransform(1 - m, cv2.DIST_L2, 3)  # 0 inside the mask
     inside = cv2.distanceTransform(m, cv2.DIST_L2, 3)       # 0 outside the mask
@@ -125,19 +132,27 @@ def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) 
         for c in clicks:
             cv2.circle(disks, (int(round(c.x)), int(round(c.y))), config.disk_radius + 1, 1, -1)
         band |= disks.astype(bool)
-    return band, rim
+    return band, rim, half
+
+
+def _box_of(band: np.ndarray) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1), ends exclusive: the band's bounding box, one pixel wider on each side."""
+    height, width = band.shape
+    ys, xs = np.nonzero(band)
+    return max(0, ys.min() - 1), min(height, ys.max() + 2), max(0, xs.min() - 1), min(width, xs.max() + 2)
 
 
 def _colour_costs(colour_index: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(-log P(colour | object), -log P(colour | background)) for every pixel of colour_index, from
-    histograms of the pixels in fg and in bg, smoothed over neighbouring bins."""
+    histograms of the bins fg and bg (1-D arrays of the two models' samples), smoothed over
+    neighbouring bins."""
     from scipy.ndimage import uniform_filter
 
     bins = 1 << (3 * _BITS)
     side = 1 << _BITS
     out = []
     for sel in (fg, bg):
-        hist = np.bincount(colour_index[sel], minlength=bins).astype(np.float64).reshape(side, side, side)
+        hist = np.bincount(sel, minlength=bins).astype(np.float64).reshape(side, side, side)
         hist = uniform_filter(hist, size=3, mode="nearest") + 1e-3
         prob = hist / hist.sum()
         out.append((-np.log(prob)).astype(np.float32).ravel()[colour_index])
@@ -156,13 +171,28 @@ def band_cut(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click]
     weights = weights if weights is not None else CutWeights.of(image)
     p = np.clip(probability, 1e-4, 1 - 1e-4).astype(np.float32)
     cost_fg, cost_bg = -np.log(p), -np.log1p(-p)
-    for _ in range(config.rounds):
-        band, rim = band_mask(mask, clicks, config)
-        grown = _cut_band(mask, band, cost_fg, cost_bg, clicks, config, weights)
-        if not (grown & rim).any():
-            mask = grown
+    frontier = None
+    for round_ in range(config.rounds):
+        band, rim, half = band_mask(mask, clicks, config)
+        if round_ == 0 and config.colour > 0:
+            # The colour models are the network mask's and the rest of the first band's box: later
+            # rounds keep them (a box around the growth alone would count the missed object's own
+            # colours as background).
+            y0, y1, x0, x1 = _box_of(band)
+            idx = weights.colour_index[y0:y1, x0:x1]
+            m = mask[y0:y1, x0:x1]
+            col_fg, col_bg = _colour_costs(weights.colour_index, idx[m], idx[~m])
+            cost_fg = cost_fg + config.colour * col_fg
+            cost_bg = cost_bg + config.colour * col_bg
+        if frontier is not None:
+            # A later round reopens only the band near where the object reached the last band's
+            # edge: elsewhere the last cut stands, and the round costs what the growth costs.
+            size = 2 * int(np.ceil(2 * half)) + 1
+            band &= cv2.dilate(frontier.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))) > 0
+        mask_before, mask = mask, _cut_band(mask, band, cost_fg, cost_bg, clicks, config, weights)
+        frontier = mask & rim & ~mask_before
+        if not frontier.any():
             break
-        mask = grown
     out = probability.astype(np.float32, copy=True)
     # Only the 0.5 crossing moves: the soft values stay the network's on either side of it.
     out = np.where(mask, np.maximum(out, 0.5), np.minimum(out, np.nextafter(np.float32(0.5), np.float32(0))))
@@ -172,24 +202,17 @@ def band_cut(image: np.ndarray, probability: np.ndarray, clicks: Sequence[Click]
 def _cut_band(mask: np.ndarray, band: np.ndarray, cost_fg: np.ndarray, cost_bg: np.ndarray, clicks: Sequence[Click],
               config: BandCutConfig, weights: CutWeights) -> np.ndarray:
     """(H, W) bool: `mask` with the band's pixels relabelled by one min-cut; cost_fg / cost_bg are the
-    network's unary costs of calling each pixel object / background."""
+    (H, W) unary costs of calling each pixel object / background."""
     import maxflow
 
-    height, width = mask.shape
-    ys, xs = np.nonzero(band)
+    if not band.any():
+        return mask
     # Work in the band's box, one pixel wider so that its fixed neighbours are inside it.
-    y0, y1 = max(0, ys.min() - 1), min(height, ys.max() + 2)
-    x0, x1 = max(0, xs.min() - 1), min(width, xs.max() + 2)
+    y0, y1, x0, x1 = _box_of(band)
     b = band[y0:y1, x0:x1]
     m = mask[y0:y1, x0:x1]
     cost_fg = cost_fg[y0:y1, x0:x1].astype(np.float64)
     cost_bg = cost_bg[y0:y1, x0:x1].astype(np.float64)
-    if config.colour > 0:
-        idx = weights.colour_index[y0:y1, x0:x1]
-        # The background model sees the non-mask pixels of the box, the object model the mask's.
-        col_fg, col_bg = _colour_costs(idx, m, ~m)
-        cost_fg += config.colour * col_fg
-        cost_bg += config.colour * col_bg
     h, w = b.shape
     node_of = np.full((h, w), -1, np.int64)
     n = int(b.sum())
@@ -206,16 +229,14 @@ def _cut_band(mask: np.ndarray, band: np.ndarray, cost_fg: np.ndarray, cost_bg: 
         both = bs & bt
         if both.any():
             graph.add_edges(node_of[ys_, xs_][both], node_of[yt, xt][both], wk[both], wk[both])
-        # A band pixel next to a fixed one pays the Potts term when it takes the other label.
+        # A band pixel next to a fixed one pays the Potts term when it takes the other label. In one
+        # direction each pixel has one neighbour, so whole-array adds need no scatter.
         for here, sl_here, sl_there in ((bs & ~bt, (ys_, xs_), (yt, xt)), (bt & ~bs, (yt, xt), (ys_, xs_))):
             if not here.any():
                 continue
-            fixed_fg = m[sl_there][here]
-            add = wk[here]
-            sub_fg, sub_bg = cost_fg[sl_here], cost_bg[sl_here]
-            rows, cols = np.nonzero(here)
-            np.add.at(sub_fg, (rows[~fixed_fg], cols[~fixed_fg]), add[~fixed_fg])
-            np.add.at(sub_bg, (rows[fixed_fg], cols[fixed_fg]), add[fixed_fg])
+            fixed_fg = m[sl_there]
+            cost_fg[sl_here] += np.where(here & ~fixed_fg, wk, 0.0)
+            cost_bg[sl_here] += np.where(here & fixed_fg, wk, 0.0)
     big = 1e9
     for c in clicks:
         disk = np.zeros((h, w), np.uint8)
