@@ -10,16 +10,20 @@ Everything outside `model/` (the Label Studio backend, the Gradio app) uses only
 names and the subpackages `model.corrections` and `model.evaluation`.
 """
 
+from .band_cut import BandCutConfig
 from .clicks import Click, validate_clicks
 from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
 from .graphcut_refine import GraphCutRefineConfig
 from .image_io import load_image
+from .image_state import ImageState
 from .prediction import Prediction
 from .predictor import Predictor, default_checkpoint_path
 from .sis import apply_sis
 
 __all__ = [
+    "BandCutConfig",
     "Click",
+    "ImageState",
     "GraphCutRefineConfig",
     "Prediction",
     "Predictor",
