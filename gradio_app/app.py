@@ -95,8 +95,18 @@ def build_demo(predictor, store=None) -> gr.Blocks:
             return on_upload(example_image(name), alpha)
 
         def on_select(s: Session, alpha: float, m: str, use_sis: bool, evt: gr.SelectData):
+            # A generator handler: the network's mask is on the page at once, the refined one
+            # replaces it when ready (Predictor.predict_stages: one forward pass for both).
             x, y = evt.index[0], evt.index[1]
-            return guarded(lambda s_: h.add_click(predictor, s_, x, y, m, use_sis))(s, alpha)
+            try:
+                for stage in h.add_click_progressive(predictor, s, x, y, m, use_sis):
+                    if stage.refining:
+                        yield stage, h.view(stage, alpha), h.status(stage), gr.skip(), gr.skip()
+                    else:
+                        yield show(stage, alpha)
+            except h.AppError as exc:
+                gr.Warning(str(exc))
+                yield s, h.view(s, alpha), f"**{exc}**", gr.skip(), gr.skip()
 
         image.upload(on_upload, [image, opacity], outputs)
         example.change(on_example, [example, opacity], outputs)

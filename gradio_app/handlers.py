@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
@@ -46,6 +47,33 @@ def add_click(predictor, session: Session, x: float, y: float, mode: str, sis: b
         raise AppError("the first click must be positive: it marks the object (switch to positive mode)")
     clicks = session.clicks + [Click(float(x), float(y), positive)]
     return _predict(predictor, session, clicks, sis, session.seconds)
+
+
+def add_click_progressive(predictor, session: Session, x: float, y: float, mode: str, sis: bool) -> Iterator[Session]:
+    """`add_click`, shown as soon as each stage is ready: first the network's mask (Session.refining
+    True), then the refined one, from one forward pass (`Predictor.predict_stages`). The last
+    Session is the one `add_click` returns."""
+    if session.image is None:
+        raise AppError("upload an image (or pick an example) before clicking")
+    positive = mode != NEGATIVE
+    if not session.clicks and not positive:
+        raise AppError("the first click must be positive: it marks the object (switch to positive mode)")
+    clicks = session.clicks + [Click(float(x), float(y), positive)]
+    stages = getattr(predictor, "predict_stages", None)
+    if stages is None:
+        yield _predict(predictor, session, clicks, sis, session.seconds)
+        return
+    produced = stages(session.image, clicks, sis=sis)
+    while True:
+        try:
+            pred = next(produced)
+        except StopIteration:
+            return
+        except FcanetInputError as exc:
+            raise AppError(str(exc)) from None
+        yield Session(image=session.image, clicks=list(clicks), mask=pred.mask,
+                      seconds=list(session.seconds) + [pred.seconds], model_version=pred.model_version,
+                      refining=not pred.final)
 
 
 def undo(predictor, session: Session, sis: bool) -> Session:
@@ -93,8 +121,10 @@ def status(session: Session) -> str:
     last = session.seconds[-1] * 1000 if session.seconds else 0.0
     area = 100.0 * session.mask.mean() if session.mask is not None else 0.0
     neg = sum(not c.positive for c in session.clicks)
-    return (f"{len(session.clicks)} clicks ({neg} negative) · last click {last:.0f} ms · "
-            f"object {area:.1f}% of the image · model {session.model_version}")
+    stage = "network's mask in" if session.refining else "last click"
+    refining = " · refining the boundary…" if session.refining else ""
+    return (f"{len(session.clicks)} clicks ({neg} negative) · {stage} {last:.0f} ms · "
+            f"object {area:.1f}% of the image · model {session.model_version}{refining}")
 
 
 def export_files(session: Session, directory: str | None = None) -> tuple[str, str]:

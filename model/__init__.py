@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 #: `import model.<submodule>` (the CLI's `--help`, the corrections store) does not load torch
 #: and OpenCV until a name that needs them is touched.
 _EXPORTS = {
+    "BandCutConfig": ".band_cut",
+    "ImageState": ".image_state",
     "BoundedCache": ".bounded_cache",
     "Click": ".clicks",
     "validate_clicks": ".clicks",
@@ -35,11 +37,13 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from .band_cut import BandCutConfig
     from .bounded_cache import BoundedCache
     from .clicks import Click, object_box, validate_clicks
     from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
     from .graphcut_refine import GraphCutRefineConfig
     from .image_io import load_image, max_image_pixels
+    from .image_state import ImageState
     from .prediction import Prediction
     from .predictor import Predictor, default_checkpoint_path
     from .sis import apply_sis
@@ -59,6 +63,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BandCutConfig",
+    "ImageState",
     "BoundedCache",
     "Click",
     "GraphCutRefineConfig",

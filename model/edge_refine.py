@@ -108,12 +108,13 @@ class GuideCache:
 
 
 def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefineConfig = EdgeRefineConfig(),
-                  cache: GuideCache | None = None) -> np.ndarray:
+                  cache: GuideCache | None = None, stats: GuideStatistics | None = None) -> np.ndarray:
     """(H, W) float32: `probability` filtered with the colour image as the guide; `cache` keeps
-    the image's own terms across calls."""
+    the image's own terms across calls, or `stats` are those terms (the Predictor's per-image state)."""
     if image.shape[:2] != probability.shape:
         raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
-    stats = cache.get(image, config) if cache is not None else GuideStatistics.of(image, config)
+    if stats is None:
+        stats = cache.get(image, config) if cache is not None else GuideStatistics.of(image, config)
     r = config.radius
     guide, mean_i, inv = stats.guide, stats.mean, stats.inverse
     p = probability.astype(np.float32)

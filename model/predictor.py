@@ -1,7 +1,9 @@
 """The predictor: the one door into the model for every front end.
 
 Build it once per process from a checkpoint, then call `predict(image, clicks)` with the
-whole ordered click sequence every time (it keeps no click history). Coordinates are
+whole ordered click sequence every time (it keeps no click history). What depends on the image
+alone is computed once per image (`set_image`, `model/image_state.py`) and kept in a small LRU
+keyed by the image's content, so repeated clicks on one image pay only for what the clicks change. Coordinates are
 (x, y) in pixels of the original image; the first click is the anchor and must be
 positive.
 """
@@ -13,19 +15,21 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .band_cut import BandCutConfig, CutWeights, band_cut
 from .checkpoint import CheckpointMetadata, load_checkpoint
 from .clicks import Click, validate_clicks
 from .config import preset
-from .edge_refine import EdgeRefineConfig, GuideCache, guided_filter
+from .edge_refine import EdgeRefineConfig, GuideStatistics, guided_filter
 from .errors import CheckpointError
 from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .image_io import ImageSource, load_image
+from .image_state import ImageState, ImageStateCache, content_key
 from .prediction import Prediction
 from .preprocess import WorkingFrame, click_map_tensors, grid_padding, normalise
 from .sis import PAPER_CONNECTIVITY, apply_sis
@@ -59,8 +63,10 @@ class Predictor:
         zoom_in: bool | ZoomInConfig = False,
         grid_align: bool | None = None,
         edge_refine: bool | EdgeRefineConfig = True,
-        graphcut_refine: bool | GraphCutRefineConfig = True,
+        graphcut_refine: bool | GraphCutRefineConfig = False,
+        band_cut: bool | BandCutConfig | None = None,
         optimise: bool = True,
+        image_cache_size: int = 4,
     ):
         self.metadata_obj = metadata
         self.short_side = int(short_side or metadata.short_side)
@@ -81,11 +87,21 @@ class Predictor:
         self.edge_refine: EdgeRefineConfig | None = (edge_refine if isinstance(edge_refine, EdgeRefineConfig)
                                                      else EdgeRefineConfig() if edge_refine else None)
         #: GrabCut seeded by the network's mask, blended in around the object
-        #: (`model/graphcut_refine.py`; on by default), or None. Both None: the paper's output.
+        #: (`model/graphcut_refine.py`; the default before the band cut), or None.
         self.graphcut_refine: GraphCutRefineConfig | None = (
             graphcut_refine if isinstance(graphcut_refine, GraphCutRefineConfig)
             else GraphCutRefineConfig() if graphcut_refine else None)
-        self._guide_cache = GuideCache()
+        if band_cut is None:
+            # Unsaid: on, unless GrabCut was asked for (the two are alternatives).
+            band_cut = self.graphcut_refine is None
+        if band_cut and self.graphcut_refine is not None:
+            raise ValueError("choose one graph-cut refinement: band_cut or graphcut_refine, not both")
+        #: The min-cut over the band around the network's boundary (`model/band_cut.py`; on by
+        #: default), or None. None here, no GrabCut and no edge refinement: the paper's output.
+        self.band_cut: BandCutConfig | None = (band_cut if isinstance(band_cut, BandCutConfig)
+                                               else BandCutConfig() if band_cut else None)
+        #: The last few images' ImageStates, keyed by content (0: compute them every call).
+        self.image_states = ImageStateCache(image_cache_size)
         network = network.eval()
         if optimise:
             from .network.fusion import fold_batchnorm
@@ -147,36 +163,95 @@ class Predictor:
         zoom_in = dataclasses.asdict(self.zoom_in) if self.zoom_in is not None else False
         edge_refine = dataclasses.asdict(self.edge_refine) if self.edge_refine is not None else False
         graphcut = dataclasses.asdict(self.graphcut_refine) if self.graphcut_refine is not None else False
+        band = dataclasses.asdict(self.band_cut) if self.band_cut is not None else False
         return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align,
-                "edge_refine": edge_refine, "graphcut_refine": graphcut}
+                "edge_refine": edge_refine, "graphcut_refine": graphcut, "band_cut": band}
+
+    # ----------------------------------------------------------------- per-image state
+    def set_image(self, image: ImageSource | ImageState) -> ImageState:
+        """Decode the image and compute everything that depends on it alone (see
+        `model/image_state.py`); pass the result to `predict` instead of the image. The state is
+        also kept in the predictor's LRU, so `predict(image, ...)` with the same pixels reuses it."""
+        if isinstance(image, ImageState):
+            return image
+        rgb = load_image(image)
+        key = (*content_key(rgb), self.short_side)
+        state = self.image_states.get(key)
+        if state is None:
+            state = self._make_state(rgb, self.short_side, key)
+            self.image_states.put(state)
+        return state
+
+    def _make_state(self, rgb: np.ndarray, short_side: int, key: tuple | None = None) -> ImageState:
+        height, width = rgb.shape[:2]
+        frame = WorkingFrame.for_short_side(height, width, short_side)
+        work = frame.resize_image(rgb)
+        if not work.flags.writeable or not work.flags.c_contiguous or work is rgb:
+            # A caller's array (or a view) at the working size: keep our own copy.
+            work = np.array(work, order="C")
+        image = normalise(torch.from_numpy(work).permute(2, 0, 1)[None], self.metadata_obj.normalisation)
+        if self.grid_align:
+            pad_bottom, pad_right = grid_padding(frame.work_height, frame.work_width)
+            # Edge pixels, not zeros: a zero (mid-grey after normalising) band would be new content.
+            image = F.pad(image, (0, pad_right, 0, pad_bottom), mode="replicate")
+        fmt = torch.channels_last if self._channels_last else torch.contiguous_format
+        image = image.to(self.device).contiguous(memory_format=fmt)
+        guide = GuideStatistics.of(work, self.edge_refine) if self.edge_refine is not None else None
+        cut = CutWeights.of(work) if self.band_cut is not None else None
+        return ImageState(key=key if key is not None else (*content_key(rgb), short_side), rgb=rgb, frame=frame,
+                          work=work, tensor=image, guide=guide, cut=cut)
 
     # ----------------------------------------------------------------- inference
-    def predict(self, image: ImageSource, clicks: Sequence, *, sis: bool = True) -> Prediction:
+    def predict(self, image: ImageSource | ImageState, clicks: Sequence, *, sis: bool = True) -> Prediction:
         """Mask and probability for the object the clicks point at.
 
-        image: a path, encoded bytes, PIL image or array (any mode; see `load_image`).
+        image: a path, encoded bytes, PIL image or array (any mode; see `load_image`), or the
+        ImageState `set_image` returned for it.
         clicks: ordered; each a Click, [x, y(, positive)] or {x, y, positive}; (x, y) in
         original pixels; the first must be positive.
         Returns a Prediction at the image's own (H, W).
         """
+        *_, last = self.predict_stages(image, clicks, sis=sis, fast=False)
+        return last
+
+    def predict_stages(self, image: ImageSource | ImageState, clicks: Sequence, *, sis: bool = True,
+                       fast: bool = True) -> Iterator[Prediction]:
+        """Progressive results from one forward pass: with `fast`, first the network's mask (with edge
+        refinement, before any graph cut; about the network's cost), then the refined one (the
+        same as `predict`). Without a graph cut, or with zoom-in, or fast=False: only the final one."""
         start = time.perf_counter()
-        rgb = load_image(image)
-        height, width = rgb.shape[:2]
+        state = self.set_image(image)
+        height, width = state.rgb.shape[:2]
         clicks = validate_clicks(clicks, width, height)
-        probability = self.probability(rgb, clicks)
+        refined = self.graphcut_refine is not None or self.band_cut is not None
+        if fast and refined and self.zoom_in is None:
+            work_clicks = [state.frame.to_work(c) for c in clicks]
+            prob = self._work_network_probability(state, work_clicks)
+            yield self._prediction(state.frame.probability_to_original(prob), clicks, sis, start, final=False)
+            prob = self._work_graph_cut(state, prob, work_clicks)
+            yield self._prediction(state.frame.probability_to_original(prob), clicks, sis, start)
+            return
+        yield self._prediction(self.probability(state, clicks), clicks, sis, start)
+
+    def _prediction(self, probability: np.ndarray, clicks: Sequence[Click], sis: bool, start: float,
+                    final: bool = True) -> Prediction:
+        probability = probability.astype(np.float32, copy=False)
         mask = probability >= 0.5
         if sis:
             mask = apply_sis(mask, clicks, self.sis_connectivity)
         return Prediction(mask=mask, probability=probability, model_version=self.model_version,
-                          seconds=time.perf_counter() - start)
+                          seconds=time.perf_counter() - start, final=final)
 
-    def probability(self, rgb: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
-        """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image.
+    def probability(self, image: np.ndarray | ImageState, clicks: Sequence[Click]) -> np.ndarray:
+        """(H, W) float32 foreground probability for validated clicks on an (H, W, 3) uint8 image
+        (or its ImageState).
 
         With zoom-in on, a second pass on a crop around the first pass's mask replaces the
         probabilities inside that crop (`model/zoom_in.py`).
         """
-        prob = self._network_probability(rgb, clicks, self.short_side)
+        state = image if isinstance(image, ImageState) else self.set_image(image)
+        rgb = state.rgb
+        prob = self._network_probability(state, clicks)
         if self.zoom_in is None or len(clicks) <= self.zoom_in.skip_clicks:
             return prob
         box = focus_box(prob >= 0.5, clicks, self.zoom_in)
@@ -186,40 +261,41 @@ class Predictor:
         if short_side is None:
             return prob
         x0, y0, x1, y1 = box
-        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        crop = self._make_state(np.ascontiguousarray(rgb[y0:y1, x0:x1]), short_side)
         prob = prob.copy()
-        prob[y0:y1, x0:x1] = self._network_probability(crop, crop_clicks(clicks, box), short_side)
+        prob[y0:y1, x0:x1] = self._network_probability(crop, crop_clicks(clicks, box))
         return prob
 
-    def _network_probability(self, rgb: np.ndarray, clicks: Sequence[Click], short_side: int) -> np.ndarray:
-        """One forward pass at the given working short side; (H, W) float32 at rgb's size."""
-        height, width = rgb.shape[:2]
-        frame = WorkingFrame.for_short_side(height, width, short_side)
-        work = frame.resize_image(rgb)
-        work_clicks = [frame.to_work(c) for c in clicks]
-        maps = click_map_tensors(work_clicks, frame.work_height, frame.work_width)
-        if not work.flags.writeable or not work.flags.c_contiguous:
-            # A caller's read-only array (or a view) at the working size: torch needs its own copy.
-            work = np.array(work, order="C")
-        image = torch.from_numpy(work).permute(2, 0, 1)[None]
-        image = normalise(image, self.metadata_obj.normalisation)
-        maps = maps[None]
+    def _network_probability(self, state: ImageState, clicks: Sequence[Click]) -> np.ndarray:
+        """One forward pass and the refinements on the state's working image; (H, W) float32 at
+        the state's original size."""
+        work_clicks = [state.frame.to_work(c) for c in clicks]
+        prob = self._work_graph_cut(state, self._work_network_probability(state, work_clicks), work_clicks)
+        return state.frame.probability_to_original(prob).astype(np.float32, copy=False)
+
+    def _work_network_probability(self, state: ImageState, work_clicks: Sequence[Click]) -> np.ndarray:
+        """(h, w) float32 at the working size: the network's probability, edge-refined when that is on."""
+        frame = state.frame
+        maps = click_map_tensors(work_clicks, frame.work_height, frame.work_width)[None]
         if self.grid_align:
             pad_bottom, pad_right = grid_padding(frame.work_height, frame.work_width)
-            # Edge pixels, not zeros: a zero (mid-grey after normalising) band would be new content.
-            image = F.pad(image, (0, pad_right, 0, pad_bottom), mode="replicate")
             maps = F.pad(maps, (0, pad_right, 0, pad_bottom))
         fmt = torch.channels_last if self._channels_last else torch.contiguous_format
-        image = image.to(self.device).contiguous(memory_format=fmt)
         maps = maps.to(self.device).contiguous(memory_format=fmt)
         with self._lock, torch.inference_mode():
-            out = self.network(image, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
+            out = self.network(state.tensor, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
             logits = out.logits[0, 0, : frame.work_height, : frame.work_width]
             prob = torch.sigmoid(logits).float().cpu().numpy()
         if self.edge_refine is not None:
             # At the working size, so that the radius means the same share of any image and the
             # cost stays that of a 512-pixel image however large the photo.
-            prob = guided_filter(work, prob, self.edge_refine, self._guide_cache)
+            prob = guided_filter(state.work, prob, self.edge_refine, stats=state.guide)
+        return prob
+
+    def _work_graph_cut(self, state: ImageState, prob: np.ndarray, work_clicks: Sequence[Click]) -> np.ndarray:
+        """The graph-cut refinement that is on (band cut or GrabCut) at the working size."""
+        if self.band_cut is not None:
+            return band_cut(state.work, prob, work_clicks, self.band_cut, state.cut)
         if self.graphcut_refine is not None:
-            prob = graphcut_refine(work, prob, work_clicks, self.graphcut_refine)
-        return frame.probability_to_original(prob).astype(np.float32, copy=False)
+            return graphcut_refine(state.work, prob, work_clicks, self.graphcut_refine)
+        return prob

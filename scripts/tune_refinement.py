@@ -5,7 +5,7 @@ not on the benchmarks.
         [--setting '{"edge": 16}' '{"edge": 16, "graphcut": {"weight": 0.5}}' ...]
 
 Each setting is a JSON object: "edge" is the guided filter's radius (0 or absent: off, the paper),
-"graphcut" the GraphCutRefineConfig fields (absent: off), "zoom" the ZoomInConfig fields (absent: off). Scores the robot user (SIS, 20 clicks,
+"graphcut" the GraphCutRefineConfig fields (absent: off), "band" the BandCutConfig fields (absent: off), "zoom" the ZoomInConfig fields (absent: off). Scores the robot user (SIS, 20 clicks,
 early stop at 0.90) on every N-th COCO_MVal object (one or two per category) with the bundled model
 (or --checkpoint) and prints NoC@85 / NoC@90 / mIoU@1,5 per setting as JSON lines. With --bsds
 instead, every N-th BSDS500 segment: their hand-traced boundaries are finer than COCO's polygons, so
@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from model import Predictor  # noqa: E402
+from model.band_cut import BandCutConfig  # noqa: E402
 from model.edge_refine import EdgeRefineConfig  # noqa: E402
 from model.evaluation.datasets import Sample, load_dataset  # noqa: E402
 from model.evaluation.loop import evaluate_samples  # noqa: E402
@@ -35,14 +36,16 @@ RADIUS_SWEEP = [json.dumps({"edge": r}) for r in (0, 8, 16, 24)]
 
 
 def predictor_for(setting: dict, checkpoint: str | None, eps: float) -> Predictor:
-    unknown = set(setting) - {"edge", "graphcut", "zoom"}
+    unknown = set(setting) - {"edge", "graphcut", "band", "zoom"}
     if unknown:
-        raise SystemExit(f"unknown setting keys {sorted(unknown)}: use 'edge', 'graphcut' and 'zoom'")
+        raise SystemExit(f"unknown setting keys {sorted(unknown)}: use 'edge', 'graphcut', 'band' and 'zoom'")
     radius = int(setting.get("edge", 0))
     edge = EdgeRefineConfig(radius=radius, eps=eps) if radius else False
     graphcut = GraphCutRefineConfig(**setting["graphcut"]) if "graphcut" in setting else False
+    band = BandCutConfig(**setting["band"]) if "band" in setting else False
     zoom = ZoomInConfig(**setting["zoom"]) if "zoom" in setting else False
-    return Predictor.from_checkpoint(checkpoint, edge_refine=edge, graphcut_refine=graphcut, zoom_in=zoom)
+    return Predictor.from_checkpoint(checkpoint, edge_refine=edge, graphcut_refine=graphcut, band_cut=band,
+                                     zoom_in=zoom)
 
 
 def bsds_samples(root: str, every: int) -> list[Sample]:

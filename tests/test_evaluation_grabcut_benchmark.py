@@ -21,3 +21,36 @@ def test_benchmark_reports_latency_and_memory():
     result = run_benchmark(Predictor.for_tests(), clicks=2, runs=1, width=64, height=48, warmup=1, progress=False)
     assert result["calls"] == 2 and result["p95_ms"] >= result["p50_ms"] > 0
     assert result["peak_rss_mb"] > 0 and result["threads"] >= 1 and result["input"] == "64x48"
+
+
+def test_benchmark_times_every_output_mode_side_by_side(tmp_path, capsys):
+    import json
+
+    from model.cli import main
+
+    out = tmp_path / "bench.json"
+    table = tmp_path / "bench.md"
+    assert main(["benchmark", "--modes", "all", "--clicks", "2", "--runs", "1", "--short-side", "32",
+                 "--json", str(out), "--markdown", str(table)]) == 0
+    result = json.loads(out.read_text())
+    assert list(result["modes"]) == ["network", "edge", "grabcut-fast", "grabcut", "default"]
+    assert result["baseline"] == "network" and result["modes"]["network"]["p50_ratio"] == 1.0
+    for name, mode in result["modes"].items():
+        assert mode["calls"] == 2 and mode["p95_ms"] >= mode["p50_ms"] > 0 and mode["first_click_ms"] > 0
+        assert mode["p50_ratio"] > 0
+    # Each mode ran the predictor it names.
+    options = {name: mode["options"] for name, mode in result["modes"].items()}
+    assert options["network"]["edge_refine"] is False and options["network"]["band_cut"] is False
+    assert options["edge"]["edge_refine"] and not options["edge"]["band_cut"]
+    assert options["grabcut-fast"]["graphcut_refine"]["full_resolution"] is False
+    assert options["grabcut"]["graphcut_refine"]["full_resolution"] is True and not options["grabcut"]["band_cut"]
+    assert options["default"]["band_cut"] and not options["default"]["graphcut_refine"]
+    printed = capsys.readouterr().out
+    assert "| default |" in printed and "p50 / network" in printed and table.read_text().strip() in printed
+
+
+def test_benchmark_rejects_unknown_modes(tmp_path, capsys):
+    from model.cli import main
+
+    assert main(["benchmark", "--modes", "network,turbo", "--json", str(tmp_path / "b.json")]) == 2
+    assert "turbo" in capsys.readouterr().err

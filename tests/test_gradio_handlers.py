@@ -155,3 +155,22 @@ def test_the_demo_command_builds_its_predictor_from_the_shared_flags(monkeypatch
     assert args.func(args) == 0
     assert built["options"]["edge_refine"] is False and built["options"]["graphcut_refine"].weight == 0.35
     assert built["launch"]["server_port"] == 7999
+
+
+def test_a_click_shows_the_fast_mask_first_then_the_refined_one(predictor, session):
+    first = h.add_click(predictor, session, 30, 20, h.POSITIVE, True)
+    produced = h.add_click_progressive(predictor, first, 5, 5, h.NEGATIVE, True)
+    fast = next(produced)
+    # The fast stage is on the page before the refinement has run: nothing else was asked for yet.
+    assert fast.refining and "refining" in h.status(fast)
+    assert [c.positive for c in fast.clicks] == [True, False]
+    final = next(produced)
+    assert not final.refining and "refining" not in h.status(final)
+    assert next(produced, None) is None
+    expected = h.add_click(predictor, first, 5, 5, h.NEGATIVE, True)
+    np.testing.assert_array_equal(final.mask, expected.mask)
+    assert final.clicks == expected.clicks and len(final.seconds) == 2
+    with pytest.raises(h.AppError, match="first click must be positive"):
+        next(h.add_click_progressive(predictor, session, 1, 1, h.NEGATIVE, True))
+    with pytest.raises(h.AppError, match="outside|image"):
+        next(h.add_click_progressive(predictor, first, 500, 1, h.POSITIVE, True))

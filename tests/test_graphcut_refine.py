@@ -86,12 +86,13 @@ def test_sizes_must_match():
 def test_the_predictor_runs_it_when_asked_and_says_so():
     image, _ = _scene(np.random.default_rng(5))
     default = Predictor.for_tests()
-    assert default.graphcut_refine == GraphCutRefineConfig()
+    # GrabCut is an option now; the band cut (model/band_cut.py) is the default.
+    assert default.graphcut_refine is None and default.band_cut is not None
     plain = Predictor(default.network, default.metadata_obj, graphcut_refine=False, optimise=False)
     assert plain.graphcut_refine is None and plain.metadata["graphcut_refine"] is False
     refined = Predictor(default.network, default.metadata_obj, graphcut_refine=GraphCutRefineConfig(weight=0.4),
                         optimise=False)
-    assert refined.metadata["graphcut_refine"]["weight"] == 0.4
+    assert refined.metadata["graphcut_refine"]["weight"] == 0.4 and refined.metadata["band_cut"] is False
     pred = refined.predict(image, [Click(50, 40)])
     assert pred.mask.shape == image.shape[:2] and pred.mask[40, 50]
 

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 from PIL import Image
 
 from model.checkpoint import CheckpointMetadata, save_checkpoint
@@ -49,13 +50,15 @@ def test_edge_refine_flags_run_and_bad_ones_are_an_error(tmp_path, capsys):
     capsys.readouterr()
     rc = main(common + ["--out", str(tmp_path / "bad.png"), "--edge-refine", "--edge-refine-radius", "0"])
     assert rc == 2 and "radius" in capsys.readouterr().err
-    rc = main(common + ["--out", str(tmp_path / "bad.png"), "--graphcut-weight", "2"])
+    rc = main(common + ["--out", str(tmp_path / "bad.png"), "--graphcut-refine", "--graphcut-weight", "2"])
     assert rc == 2 and "weight" in capsys.readouterr().err
 
 
 def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     import argparse
 
+    from model import FcanetInputError
+    from model.band_cut import BandCutConfig
     from model.edge_refine import EdgeRefineConfig
     from model.graphcut_refine import GraphCutRefineConfig
     from model.predictor_flags import add_predictor_arguments, options_identity, predictor_from_args
@@ -66,19 +69,32 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     _tiny_checkpoint(tmp_path / "m.safetensors")
     ckpt = ["--checkpoint", str(tmp_path / "m.safetensors")]
     default = predictor_from_args(parser.parse_args(ckpt))
-    assert default.edge_refine == EdgeRefineConfig() and default.graphcut_refine == GraphCutRefineConfig()
+    assert default.edge_refine == EdgeRefineConfig() and default.band_cut == BandCutConfig()
+    assert default.graphcut_refine is None
     assert default.zoom_in is None and default.short_side == 32
-    assert set(options_identity(default)) == {"edge_refine", "graphcut_refine"}
+    assert set(options_identity(default)) == {"edge_refine", "band_cut"}
     assert options_identity(default)["edge_refine"] == {"radius": 16, "eps": 1e-3}
     chosen = predictor_from_args(parser.parse_args(ckpt + [
-        "--no-edge-refine", "--graphcut-weight", "0.3", "--graphcut-iterations", "2", "--graphcut-max-side", "320",
+        "--no-edge-refine", "--graphcut-refine", "--graphcut-weight", "0.3", "--graphcut-iterations", "2", "--graphcut-max-side", "320",
         "--graphcut-margin", "0.5", "--no-graphcut-full-resolution", "--graphcut-cut-side", "480", "--short-side", "48", "--zoom-in", "--grid-align"]))
     assert chosen.edge_refine is None and chosen.short_side == 48 and chosen.grid_align
     assert chosen.graphcut_refine == GraphCutRefineConfig(weight=0.3, iterations=2, max_side=320, margin=0.5,
                                                           full_resolution=False, cut_side=480)
     assert set(options_identity(chosen)) == {"zoom_in", "graphcut_refine", "grid_align"}
-    paper = predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-graphcut-refine"]))
-    assert paper.edge_refine is None and paper.graphcut_refine is None and options_identity(paper) == {}
+    assert chosen.band_cut is None
+    paper = predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-band-cut"]))
+    assert paper.edge_refine is None and paper.graphcut_refine is None and paper.band_cut is None
+    assert options_identity(paper) == {}
+    band = predictor_from_args(parser.parse_args(ckpt + ["--band-cut-band", "0.5", "--band-cut-colour", "0.25",
+                                                         "--band-cut-smoothness", "2"]))
+    assert band.band_cut == BandCutConfig(band=0.5, colour=0.25, smoothness=2)
+    # The named modes: the paper's, and the default before the band cut.
+    network = predictor_from_args(parser.parse_args(ckpt + ["--mode", "network"]))
+    assert network.edge_refine is None and network.band_cut is None and network.graphcut_refine is None
+    old = predictor_from_args(parser.parse_args(ckpt + ["--mode", "grabcut"]))
+    assert old.band_cut is None and old.graphcut_refine == GraphCutRefineConfig() and old.edge_refine
+    with pytest.raises(FcanetInputError, match="choose one"):
+        predictor_from_args(parser.parse_args(ckpt + ["--band-cut", "--graphcut-refine"]))
     edge = predictor_from_args(parser.parse_args(ckpt + ["--edge-refine-radius", "3", "--edge-refine-eps", "0.01"]))
     assert edge.edge_refine == EdgeRefineConfig(radius=3, eps=0.01)
 

@@ -34,7 +34,11 @@ def register(sub) -> None:
     b.add_argument("--clicks", type=int, default=10)
     b.add_argument("--runs", type=int, default=3)
     add_predictor_arguments(b)
+    b.add_argument("--modes", help="comma-separated output modes to time side by side, interleaved, with ratios "
+                                   "against the first (network, edge, grabcut-fast, grabcut, default; 'all': "
+                                   "every one in that order); the other flags apply to each")
     b.add_argument("--json", required=True)
+    b.add_argument("--markdown", help="also write the modes' table to this file")
     b.set_defaults(func=run_benchmark_cmd)
 
 
@@ -94,8 +98,30 @@ def run_plot(args) -> int:
 def run_benchmark_cmd(args) -> int:
     import json
 
-    from .benchmark import run_benchmark
+    from ..errors import FcanetInputError
+    from ..predictor_flags import OUTPUT_MODES
+    from .benchmark import modes_table, run_benchmark, run_modes
 
+    if args.clicks < 1 or args.runs < 1:
+        raise FcanetInputError("--clicks and --runs must be at least 1")
+    if args.modes:
+        names = list(OUTPUT_MODES) if args.modes.strip() == "all" else [
+            m.strip() for m in args.modes.split(",") if m.strip()]
+        unknown = [m for m in names if m not in OUTPUT_MODES]
+        if unknown or not names:
+            raise FcanetInputError(f"unknown output mode(s) {unknown}: choose from {', '.join(OUTPUT_MODES)} or all")
+        if len(set(names)) != len(names):
+            raise FcanetInputError(f"--modes names a mode twice: {args.modes}")
+        predictors = {name: predictor_from_args(args, mode=name) for name in names}
+        result = run_modes(predictors, clicks=args.clicks, runs=args.runs)
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(result, fh, indent=2)
+        table = modes_table(result)
+        if args.markdown:
+            with open(args.markdown, "w", encoding="utf-8") as fh:
+                fh.write(table + "\n")
+        print(table)
+        return 0
     predictor = predictor_from_args(args)
     result = run_benchmark(predictor, clicks=args.clicks, runs=args.runs)
     with open(args.json, "w", encoding="utf-8") as fh:
