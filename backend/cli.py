@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from model.predictor_flags import add_predictor_arguments
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -19,15 +21,9 @@ def register(sub) -> None:
     p.add_argument("--store", help="postgresql:// URL for the records (files stay under --data-dir)")
     p.add_argument("--label-studio-url", help="default $LABEL_STUDIO_URL")
     p.add_argument("--allowed-image-hosts", help="comma-separated extra image hosts (default $FCANET_ALLOWED_IMAGE_HOSTS)")
-    p.add_argument("--short-side", type=int, help="working resolution (default: the checkpoint's)")
-    p.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=None,
-                   help="guided-filter edge refinement (default $FCANET_EDGE_REFINE, else on; model/edge_refine.py)")
-    p.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=None,
-                   help="GrabCut seeded by the network (default $FCANET_GRAPHCUT_REFINE, else on; "
-                        "model/graphcut_refine.py)")
-    p.add_argument("--graphcut-full-resolution", action=argparse.BooleanOptionalAction, default=None,
-                   help="the graph cut's last cut at the working size: finer, about 1 s a click on 2 cores "
-                        "(default $FCANET_GRAPHCUT_FULL_RESOLUTION, else on; --no-... about 0.15 s)")
+    # The same output flags as predict / evaluate / benchmark / demo; --mode (or $FCANET_MODE) names one
+    # of the output modes (`fcanet benchmark --modes all` times them side by side).
+    add_predictor_arguments(p)
     p.add_argument("--watch-promoted", type=float, metavar="SECONDS",
                    help="how often to look for a newly promoted model in the store (0: never; default 10)")
     p.add_argument("--finetune-steps", type=int,
@@ -54,12 +50,22 @@ def config_from_args(args: argparse.Namespace, env=None):
     return BackendConfig.from_env(
         env, host=args.host, port=args.port, checkpoint=args.checkpoint, data_dir=args.data_dir,
         store=args.store, label_studio_url=args.label_studio_url, allowed_image_hosts=hosts,
-        short_side=args.short_side, edge_refine=args.edge_refine, graphcut_refine=args.graphcut_refine,
-        graphcut_full_resolution=args.graphcut_full_resolution, watch_promoted_s=args.watch_promoted, finetune_steps=args.finetune_steps,
+        predictor_kwargs=_predictor_kwargs(args, env), watch_promoted_s=args.watch_promoted,
+        finetune_steps=args.finetune_steps,
         train_every=args.train_every, max_body_bytes=args.max_body_bytes,
         predict_workers=args.predict_workers, predict_queue=args.predict_queue,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )
+
+
+def _predictor_kwargs(args: argparse.Namespace, env) -> dict:
+    """The flags' Predictor options, with $FCANET_MODE as the mode when --mode is not given."""
+    import os
+
+    from model.predictor_flags import predictor_options
+
+    env = os.environ if env is None else env
+    return predictor_options(args, args.mode or env.get("FCANET_MODE") or None)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 from urllib.parse import urlsplit
 
-from model import FcanetInputError, GraphCutRefineConfig
+from model import FcanetInputError
 
 
 class ConfigError(FcanetInputError):
@@ -39,12 +39,11 @@ class BackendConfig:
     store: str | None = None
     short_side: int | None = None
     device: str = "cpu"
-    #: Post-processing of the mask (model/edge_refine.py, model/graphcut_refine.py); None: the
-    #: Predictor's default (both on).
-    edge_refine: bool | None = None
-    graphcut_refine: bool | None = None
-    #: The graph cut's last cut at the working size (slower, finer; None: the Predictor's default, on).
-    graphcut_full_resolution: bool | None = None
+    #: The output mode (`model.predictor_flags.OUTPUT_MODES`: network, edge, grabcut-fast, grabcut,
+    #: default), $FCANET_MODE; None: the default.
+    mode: str | None = None
+    #: Predictor options from `fcanet serve`'s output flags; when given they win over `mode`.
+    predictor_kwargs: dict | None = None
     label_studio_url: str | None = None
     label_studio_api_key: str | None = field(default=None, repr=False)
     allowed_image_hosts: tuple[str, ...] = ()
@@ -75,6 +74,10 @@ class BackendConfig:
     predict_queue: int = 16
 
     def __post_init__(self):
+        from model.predictor_flags import OUTPUT_MODES
+
+        if self.mode is not None and self.mode not in OUTPUT_MODES:
+            raise ConfigError(f"FCANET_MODE must be one of {', '.join(OUTPUT_MODES)}, got {self.mode!r}")
         if not (0 < self.port < 65536):
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         if self.label_studio_url:
@@ -116,11 +119,12 @@ class BackendConfig:
     @property
     def predictor_options(self) -> dict:
         """Predictor keyword arguments for every model this backend loads."""
-        graphcut: bool | GraphCutRefineConfig | None = self.graphcut_refine
-        if graphcut is not False and self.graphcut_full_resolution is not None:
-            graphcut = GraphCutRefineConfig(full_resolution=self.graphcut_full_resolution)
-        options = dict(short_side=self.short_side, device=self.device, edge_refine=self.edge_refine,
-                       graphcut_refine=graphcut)
+        from model.predictor_flags import options_for_mode
+
+        options = dict(self.predictor_kwargs) if self.predictor_kwargs is not None else options_for_mode(self.mode)
+        if self.short_side is not None:
+            options["short_side"] = self.short_side
+        options["device"] = self.device
         return {k: v for k, v in options.items() if v is not None}
 
     def with_overrides(self, **changes) -> "BackendConfig":
@@ -148,16 +152,6 @@ class BackendConfig:
             except ValueError:
                 raise ConfigError(f"{names[0]} must be a number, got {text!r}") from None
 
-        def switch(name: str) -> bool | None:
-            text = get(name)
-            if text is None:
-                return None
-            if text.strip().lower() in ("1", "true", "yes", "on"):
-                return True
-            if text.strip().lower() in ("0", "false", "no", "off"):
-                return False
-            raise ConfigError(f"{name} must be true or false, got {text!r}")
-
         # A variable that is present but empty (compose's `${BASIC_AUTH_PASS}` with nothing set)
         # would otherwise switch auth off without a word.
         auth_vars = [name for name in ("BASIC_AUTH_USER", "BASIC_AUTH_PASS") if name in env]
@@ -173,9 +167,7 @@ class BackendConfig:
             data_dir=get("FCANET_DATA_DIR", "MODEL_DIR"),
             store=get("FCANET_STORE"),
             device=get("FCANET_DEVICE"),
-            edge_refine=switch("FCANET_EDGE_REFINE"),
-            graphcut_refine=switch("FCANET_GRAPHCUT_REFINE"),
-            graphcut_full_resolution=switch("FCANET_GRAPHCUT_FULL_RESOLUTION"),
+            mode=get("FCANET_MODE"),
             label_studio_url=get("LABEL_STUDIO_URL", "LABEL_STUDIO_HOST"),
             label_studio_api_key=get("LABEL_STUDIO_API_KEY", "LABEL_STUDIO_ACCESS_TOKEN"),
             allowed_image_hosts=tuple(h.strip().lower() for h in hosts.split(",") if h.strip()) if hosts else None,

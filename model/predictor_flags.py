@@ -63,6 +63,9 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"weight of its colour histograms (default {band.colour})")
     parser.add_argument("--band-cut-smoothness", type=float, default=band.smoothness,
                         help=f"weight of its contrast-sensitive pairwise term (default {band.smoothness})")
+    parser.add_argument("--band-cut-rounds", type=int, default=band.rounds,
+                        help=f"at most this many cuts, each around the last one's growth (default {band.rounds}; "
+                             "1 is faster and grows the object at most one band past the network's mask)")
     graphcut = GraphCutRefineConfig()
     parser.add_argument("--graphcut-refine", action=argparse.BooleanOptionalAction, default=False,
                         help="blend in OpenCV's GrabCut seeded by the network's mask instead of the band cut "
@@ -109,11 +112,20 @@ def predictor_options(args: argparse.Namespace, mode: str | None = None) -> dict
                                          cut_side=args.graphcut_cut_side)
                     if args.graphcut_refine else False)
         band = (BandCutConfig(band=args.band_cut_band, colour=args.band_cut_colour,
-                              smoothness=args.band_cut_smoothness) if band_on else False)
+                              smoothness=args.band_cut_smoothness,
+                              rounds=getattr(args, "band_cut_rounds", BandCutConfig().rounds)) if band_on else False)
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None
     return {"short_side": args.short_side, "grid_align": args.grid_align, "zoom_in": args.zoom_in,
             "edge_refine": edge, "graphcut_refine": graphcut, "band_cut": band}
+
+
+def options_for_mode(mode: str | None = None) -> dict[str, Any]:
+    """Predictor keyword arguments of an output mode (None: the default) with every other flag at
+    its default: what a server configured by one variable (`FCANET_MODE`) runs."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_predictor_arguments(parser)
+    return predictor_options(parser.parse_args([]), mode)
 
 
 def predictor_from_args(args: argparse.Namespace, mode: str | None = None, **extra: Any):

@@ -346,36 +346,38 @@ def test_train_every_comes_from_flag_or_environment():
     assert config_from_args(args, env={}).train_every == 7
 
 
-def test_post_processing_switches_come_from_flag_or_environment_and_reach_the_predictor(tmp_path, monkeypatch):
+def test_output_mode_comes_from_flag_or_environment_and_reaches_the_predictor(tmp_path, monkeypatch):
     import argparse
 
     from backend import app as backend_app
     from backend.cli import config_from_args, register
+    from model.predictor_flags import options_for_mode
 
-    assert BackendConfig().predictor_options == {"device": "cpu"}
-    env = {"FCANET_EDGE_REFINE": "off", "FCANET_GRAPHCUT_REFINE": "true"}
-    config = BackendConfig.from_env(env)
-    assert config.predictor_options == {"device": "cpu", "edge_refine": False, "graphcut_refine": True}
-    with pytest.raises(ValueError, match="FCANET_GRAPHCUT_REFINE must be true or false"):
-        BackendConfig.from_env({"FCANET_GRAPHCUT_REFINE": "maybe"})
+    default = BackendConfig().predictor_options
+    expected = {k: v for k, v in options_for_mode(None).items() if v is not None}
+    assert default == {**expected, "device": "cpu"} and default["band_cut"]
+    config = BackendConfig.from_env({"FCANET_MODE": "network"})
+    assert config.predictor_options["edge_refine"] is False and config.predictor_options["band_cut"] is False
+    with pytest.raises(ValueError, match="FCANET_MODE must be one of"):
+        BackendConfig.from_env({"FCANET_MODE": "maybe"})
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["serve", "--edge-refine", "--no-graphcut-refine"])
-    assert config_from_args(args, env=env).predictor_options["edge_refine"] is True  # the flag wins
-    assert config_from_args(args, env=env).predictor_options["graphcut_refine"] is False
-    fast = BackendConfig.from_env({"FCANET_GRAPHCUT_FULL_RESOLUTION": "false"})
-    assert fast.predictor_options["graphcut_refine"] == GraphCutRefineConfig(full_resolution=False)
-    args = parser.parse_args(["serve", "--graphcut-full-resolution"])
-    assert config_from_args(args, env={"FCANET_GRAPHCUT_FULL_RESOLUTION": "no"}).predictor_options[
-        "graphcut_refine"] == GraphCutRefineConfig(full_resolution=True)
-    args = parser.parse_args(["serve", "--no-graphcut-refine", "--no-graphcut-full-resolution"])
-    assert config_from_args(args, env={}).predictor_options["graphcut_refine"] is False  # off wins
+    # Every output flag of predict / evaluate is a serve flag too, and a flag wins over the environment.
+    args = parser.parse_args(["serve", "--mode", "grabcut", "--graphcut-cut-side", "480"])
+    options = config_from_args(args, env={"FCANET_MODE": "network"}).predictor_options
+    assert options["graphcut_refine"] == GraphCutRefineConfig(full_resolution=True, cut_side=480)
+    assert options["band_cut"] is False and options["edge_refine"]
+    args = parser.parse_args(["serve"])
+    assert config_from_args(args, env={"FCANET_MODE": "edge"}).predictor_options["band_cut"] is False
+    args = parser.parse_args(["serve", "--no-band-cut", "--no-edge-refine"])
+    options = config_from_args(args, env={}).predictor_options
+    assert options["band_cut"] is False and options["edge_refine"] is False
     seen = {}
     monkeypatch.setattr(backend_app.Predictor, "from_checkpoint",
                         classmethod(lambda cls, path, **kwargs: seen.update(kwargs) or Predictor.for_tests()))
     store = open_store(str(tmp_path / "store"))
     backend_app.load_predictor(config, store)
-    assert seen == {"device": "cpu", "edge_refine": False, "graphcut_refine": True}
+    assert seen == config.predictor_options
 
 
 def test_other_actions_are_ignored_and_deletions_remove_records(setup):
