@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 #: `import model.<submodule>` (the CLI's `--help`, the corrections store) does not load torch
 #: and OpenCV until a name that needs them is touched.
 _EXPORTS = {
-    "BandCutConfig": ".band_cut",
+    "BandCutConfig": ".refine_config",
     "ImageState": ".image_state",
     "BoundedCache": ".bounded_cache",
     "Click": ".clicks",
@@ -27,7 +27,7 @@ _EXPORTS = {
     "ClickError": ".errors",
     "FcanetInputError": ".errors",
     "ImageError": ".errors",
-    "GraphCutRefineConfig": ".graphcut_refine",
+    "GraphCutRefineConfig": ".refine_config",
     "load_image": ".image_io",
     "max_image_pixels": ".image_io",
     "Prediction": ".prediction",
@@ -37,11 +37,10 @@ _EXPORTS = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from .band_cut import BandCutConfig
     from .bounded_cache import BoundedCache
     from .clicks import Click, object_box, validate_clicks
     from .errors import CheckpointError, ClickError, FcanetInputError, ImageError
-    from .graphcut_refine import GraphCutRefineConfig
+    from .refine_config import BandCutConfig, GraphCutRefineConfig
     from .image_io import load_image, max_image_pixels
     from .image_state import ImageState
     from .prediction import Prediction

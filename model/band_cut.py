@@ -39,51 +39,10 @@ import cv2
 import numpy as np
 
 from .clicks import Click
+from .refine_config import BandCutConfig
 
 #: Colour histogram: bins per channel (16^3 = 4096 bins).
 _BITS = 4
-
-
-@dataclass(frozen=True)
-class BandCutConfig:
-    """band: the band's half-width as a share of the mask's equivalent radius, at least min_band and
-    at most max_band working pixels; rounds: at most this many cuts, each around the last one's
-    object, while the object reaches the band's outer edge; colour: weight of the colour log-likelihood against the network's; smoothness:
-    weight of the pairwise term; disk_radius: sure labels at the clicks, in working pixels."""
-
-    #: colour and smoothness chosen on training images with the forward passes shared between settings
-    #: (`scripts/experiments/screen_band_cut.py`, mean IoU after clicks 1/2/3, JSON in
-    #: runs/eval/screen-band-cut-*-c14.jsonl). Every 400th BSDS500 segment (30): smoothness 4 / 10 / 25
-    #: / 50 at colour 1 gave 0.383 / 0.381 / 0.379 / 0.379 after one click and 0.573 / 0.569 / 0.562 /
-    #: 0.556 after three; colour 0.5 / 2 at smoothness 10 0.558 / 0.586 after three; GrabCut with
-    #: its full-resolution cut 0.388 / 0.575. Every 16th COCO_MVal object (50), the same order:
-    #: 0.724 / 0.726 / 0.719 / 0.714, colour 0.5 / 2 0.721 / 0.721, GrabCut 0.724 after three
-    #: clicks; after one click GrabCut 0.639 against 0.59-0.60 for every band setting. Differences
-    #: between band settings are within these samples' noise (about 0.01); colour 2 at smoothness 10
-    #: is the best on BSDS500's fine boundaries.
-    band: float = 0.25
-    min_band: int = 8
-    max_band: int = 24
-    colour: float = 2.0
-    smoothness: float = 10.0
-    disk_radius: int = 4
-    rounds: int = 4
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.band <= 4:
-            raise ValueError(f"band cut band must be in [0, 4], got {self.band}")
-        if self.min_band < 1:
-            raise ValueError(f"band cut min_band must be at least 1, got {self.min_band}")
-        if self.max_band < self.min_band:
-            raise ValueError(f"band cut max_band must be at least min_band, got {self.max_band} < {self.min_band}")
-        if self.colour < 0:
-            raise ValueError(f"band cut colour weight must be >= 0, got {self.colour}")
-        if self.smoothness < 0:
-            raise ValueError(f"band cut smoothness must be >= 0, got {self.smoothness}")
-        if self.disk_radius < 0:
-            raise ValueError(f"band cut disk_radius must be >= 0, got {self.disk_radius}")
-        if self.rounds < 1:
-            raise ValueError(f"band cut rounds must be at least 1, got {self.rounds}")
 
 
 #: The four forward neighbours (dy, dx) of the 8-neighbourhood; each pair once.

@@ -23,23 +23,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-
-
-@dataclass(frozen=True)
-class EdgeRefineConfig:
-    """radius: window half-size in pixels of the arrays filtered (working pixels in the Predictor);
-    eps: regularisation (larger: smoother)."""
-
-    #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object):
-    #: radius 8 / 16 / 24 / 32 gave NoC@85 7.42 / 6.92 / 7.78 / 8.54 against 8.26 without.
-    radius: int = 16
-    eps: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if self.radius < 1:
-            raise ValueError(f"edge refinement radius must be at least 1, got {self.radius}")
-        if not self.eps > 0:
-            raise ValueError(f"edge refinement eps must be positive, got {self.eps}")
+from .refine_config import EdgeRefineConfig
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:

@@ -33,7 +33,6 @@ working image); clicks in pixels of those arrays; the result has the probability
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -41,53 +40,7 @@ import numpy as np
 
 from .clicks import Click, object_box
 from .preprocess import WorkingFrame
-
-
-@dataclass(frozen=True)
-class GraphCutRefineConfig:
-    """iterations: GrabCut rounds; max_side: the region is shrunk to this long side first (cost);
-    margin: share of the mask box's size added on each side, at least min_margin of the image's
-    short side; disk_radius: sure seeds at the clicks,
-    in pixels of the shrunk region; weight: GrabCut's share in the blended probability;
-    full_resolution: a last cut of the region with the shrunk region's colour models, at its own size
-    or at most cut_side pixels on its long side (0: no cap; about 1 s a click on a 640x480 photo)."""
-
-    #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
-    #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
-    #: 7.04 / 10.74 without. At 320 px and 3 iterations: weight 0.25 / 0.35 / 0.5 gave 5.64 / 8.04,
-    #: 5.64 / 7.94, 5.86 / 8.08; margin 0.1 / 0.5 (weight 0.5) 5.74 / 7.96, 6.28 / 8.44; min_margin
-    #: 0.1 / 0.2 (weight 0.5) 5.98 / 8.22, 6.42 / 8.70. At weight 0.35: 160 px, 3 / 1 iterations
-    #: 5.80 / 8.12, 5.78 / 8.04; 200 px, 2 iterations 5.82 / 8.08; 480 px 5.72 / 8.02 - all within
-    #: this sample's noise (about 0.3), so the cheapest: 160 px, one iteration, about 40 ms a click
-    #: against about 370 ms at 320 px and 3.
-    #: full_resolution was chosen on BSDS500's hand-traced segments (every 200th, 60; COCO's polygons
-    #: are too coarse to show it; `tune_refinement.py --bsds`, JSON in
-    #: runs/eval/tune-graphcut-fullres-bsds-c14.jsonl): NoC@85/90 10.52 / 13.80 without, 10.33 / 13.23
-    #: with; at 320 px and 3 iterations 10.20 / 13.67 and 10.02 / 13.25.
-    iterations: int = 1
-    max_side: int = 160
-    margin: float = 0.25
-    min_margin: float = 0.0
-    disk_radius: int = 4
-    weight: float = 0.35
-    full_resolution: bool = True
-    cut_side: int = 0
-
-    def __post_init__(self) -> None:
-        if self.iterations < 1:
-            raise ValueError(f"graph-cut refinement needs at least 1 iteration, got {self.iterations}")
-        if self.max_side < 16:
-            raise ValueError(f"graph-cut refinement max_side must be at least 16, got {self.max_side}")
-        if not 0 <= self.margin <= 4:
-            raise ValueError(f"graph-cut refinement margin must be in [0, 4], got {self.margin}")
-        if not 0 <= self.min_margin <= 1:
-            raise ValueError(f"graph-cut refinement min_margin must be in [0, 1], got {self.min_margin}")
-        if self.disk_radius < 0:
-            raise ValueError(f"graph-cut refinement disk_radius must be >= 0, got {self.disk_radius}")
-        if self.cut_side < 0:
-            raise ValueError(f"graph-cut refinement cut_side must be >= 0, got {self.cut_side}")
-        if not 0 < self.weight <= 1:
-            raise ValueError(f"graph-cut refinement weight must be in (0, 1], got {self.weight}")
+from .refine_config import GraphCutRefineConfig
 
 
 def refine_region(mask: np.ndarray, clicks: Sequence[Click], margin: float,

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .band_cut import BandCutConfig
-from .edge_refine import EdgeRefineConfig
 from .errors import FcanetInputError
-from .graphcut_refine import GraphCutRefineConfig
+from .refine_config import BandCutConfig, EdgeRefineConfig, GraphCutRefineConfig
 
 
 #: Named output modes: the flags each one stands for (applied over the command line's own).

@@ -112,3 +112,16 @@ def test_a_missing_optional_dependency_names_the_extra_to_install(monkeypatch, c
     args.func = needs_gradio
     assert cli.main([]) == 2
     assert "pip install 'fcanet[app]'" in capsys.readouterr().err
+
+
+def test_help_loads_neither_torch_nor_opencv():
+    """`fcanet --help` and `fcanet serve --help` answer at once: building the parser (every
+    subcommand's flags, with the refinements' defaults) must not import the heavy libraries."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from model.cli import build_parser; p = build_parser(); p.format_help(); "
+            "p.parse_known_args(['serve']); print(sorted(m for m in ('torch', 'cv2', 'gradio', 'fastapi') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
