@@ -15,7 +15,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from model import Click, FcanetInputError, load_image
+from model import Click, ClickError, FcanetInputError, load_image, validate_clicks
 
 from .render import render
 from .state import Session
@@ -38,14 +38,23 @@ def upload(image) -> Session:
     return Session(image=rgb)
 
 
-def add_click(predictor, session: Session, x: float, y: float, mode: str, sis: bool) -> Session:
-    """Add a click at (x, y) in original pixels and predict again with the whole sequence."""
+def _with_click(session: Session, x: float, y: float, mode: str) -> list[Click]:
+    """The session's clicks and one more at (x, y) in original pixels, checked by the predictor's
+    own rule (`model.validate_clicks`: the first positive, every click on the image)."""
     if session.image is None:
         raise AppError("upload an image (or pick an example) before clicking")
-    positive = mode != NEGATIVE
-    if not session.clicks and not positive:
-        raise AppError("the first click must be positive: it marks the object (switch to positive mode)")
-    clicks = session.clicks + [Click(float(x), float(y), positive)]
+    clicks = session.clicks + [Click(float(x), float(y), mode != NEGATIVE)]
+    height, width = session.image.shape[:2]
+    try:
+        return validate_clicks(clicks, width, height)
+    except ClickError as exc:
+        hint = " (switch to positive mode)" if not clicks[0].positive else ""
+        raise AppError(f"{exc}{hint}") from None
+
+
+def add_click(predictor, session: Session, x: float, y: float, mode: str, sis: bool) -> Session:
+    """Add a click at (x, y) in original pixels and predict again with the whole sequence."""
+    clicks = _with_click(session, x, y, mode)
     return _predict(predictor, session, clicks, sis, session.seconds)
 
 
@@ -53,12 +62,7 @@ def add_click_progressive(predictor, session: Session, x: float, y: float, mode:
     """`add_click`, shown as soon as each stage is ready: first the network's mask (Session.refining
     True), then the refined one, from one forward pass (`Predictor.predict_stages`). The last
     Session is the one `add_click` returns."""
-    if session.image is None:
-        raise AppError("upload an image (or pick an example) before clicking")
-    positive = mode != NEGATIVE
-    if not session.clicks and not positive:
-        raise AppError("the first click must be positive: it marks the object (switch to positive mode)")
-    clicks = session.clicks + [Click(float(x), float(y), positive)]
+    clicks = _with_click(session, x, y, mode)
     stages = getattr(predictor, "predict_stages", None)
     if stages is None:
         yield _predict(predictor, session, clicks, sis, session.seconds)

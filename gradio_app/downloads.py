@@ -1,0 +1,38 @@
+"""Where the app writes what a browser session downloads: one folder per session, bounded.
+
+Every click re-exports the mask (PNG and COCO RLE JSON) for the download buttons; the files go
+into the session's own folder under one root and overwrite the previous click's, so a session
+holds two files however long it clicks. The folder is removed when the browser session ends
+(Gradio's unload event) and the root when the app is closed. Gradio serves its own copies from
+its cache, which `build_demo` bounds with `delete_cache`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+
+class SessionDownloads:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="fcanet-app-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def folder(self, session_id: str | None) -> Path:
+        """The session's folder (created on demand); the id is reduced to a safe file name."""
+        name = re.sub(r"[^A-Za-z0-9_-]", "_", session_id or "anonymous")[:64] or "anonymous"
+        path = self.root / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def remove(self, session_id: str | None) -> None:
+        """Forget a session's files (its browser tab closed)."""
+        shutil.rmtree(self.folder(session_id), ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def sessions(self) -> list[str]:
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.exists() else []
