@@ -3,8 +3,10 @@
 Images are listed once per stored image (by sha256) or reference; each record becomes one
 annotation with `segmentation` = {"size": [H, W], "counts": str} (compressed RLE),
 `bbox` = [x, y, w, h] in pixels, `area`, and, beyond COCO, `clicks` ([[x, y, positive], ...]
-in click order, the first is the anchor) and `record_id`. Records without labels get the
-category "object".
+in click order, the first is the anchor) and `record_id`, and the provenance of each correction:
+`labeler` (who made it, also kept as `author`), `model_version` (the model whose predictions drew
+the mask), `click_count` and `lead_time_s` (seconds spent; None where unknown). Records without
+labels get the category "object".
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def coco_dataset(store, records: Sequence[CorrectionRecord]) -> dict[str, Any]:
             "task_id": record.task_id,
             "annotation_id": record.annotation_id,
             "author": record.author,
+            "labeler": record.author,
+            "model_version": record.model_version,
+            "click_count": record.click_count,
+            "lead_time_s": record.lead_time_s,
         })
     return {
         "info": {"description": "fcanet corrections", "version": "1.0"},
@@ -78,8 +84,9 @@ def coco_dataset(store, records: Sequence[CorrectionRecord]) -> dict[str, Any]:
 
 
 def export_coco(store, out_path: str | os.PathLike, *, source: str | None = None,
-                project: str | None = None) -> dict[str, int]:
-    """Write the COCO file atomically; returns {"images": n, "annotations": n, "categories": n}."""
-    data = coco_dataset(store, store.list(source=source, project=project))
+                project: str | None = None, **filters: Any) -> dict[str, int]:
+    """Write the COCO file atomically; returns {"images": n, "annotations": n, "categories": n}.
+    filters: further `CorrectionStore.list` filters (labeler, model_version, ...)."""
+    data = coco_dataset(store, store.list(source=source, project=project, **filters))
     atomic_write(Path(out_path), json.dumps(data, indent=1).encode("utf-8"))
     return {k: len(data[k]) for k in ("images", "annotations", "categories")}

@@ -67,6 +67,17 @@ CREATE TABLE IF NOT EXISTS store_meta (
 """
 
 
+#: Provenance columns added after the first schema: (name, SQL type). Stores created before them
+#: get them on opening (ALTER TABLE ... ADD COLUMN); their old records read None.
+PROVENANCE_COLUMNS = (("model_version", "TEXT"), ("click_count", "INTEGER"), ("lead_time_s", "REAL"))
+
+
+def add_missing_columns(tx, existing: set[str]) -> None:
+    for name, sql_type in PROVENANCE_COLUMNS:
+        if name not in existing:
+            tx.run(f"ALTER TABLE corrections ADD COLUMN {name} {sql_type}")
+
+
 class Transaction:
     """Runs statements on one open connection; `?` placeholders, rows as dicts."""
 
@@ -111,6 +122,7 @@ class SqliteDatabase:
             for statement in _TABLES.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT").split(";"):
                 if statement.strip():
                     tx.run(statement)
+            add_missing_columns(tx, {r["name"] for r in tx.all("PRAGMA table_info(corrections)")})
             tx.run("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
                    "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
 
@@ -177,6 +189,9 @@ class PostgresDatabase:
             for statement in _TABLES.format(serial="BIGSERIAL PRIMARY KEY").split(";"):
                 if statement.strip():
                     tx.run(statement)
+            add_missing_columns(tx, {r["column_name"] for r in tx.all(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = 'corrections' "
+                "AND table_schema = current_schema()")})
             tx.run("INSERT INTO store_meta (key, value) VALUES ('schema_version', ?) "
                    "ON CONFLICT (key) DO NOTHING", (str(SCHEMA_VERSION),))
 
