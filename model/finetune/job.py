@@ -117,9 +117,9 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     start = time.time()
     if cfg.nice:
         os.nice(cfg.nice)  # below the server's priority: predictions first, training with what is left
-    if cfg.threads:
-        import torch
+    import torch
 
+    if cfg.threads:
         torch.set_num_threads(cfg.threads)
     store = open_store(cfg.store, files_dir=cfg.files_dir) if cfg.files_dir else open_store(cfg.store)
     records = store.list(project=cfg.project) if cfg.project else store.list()
@@ -186,7 +186,8 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
                          "original_share": cfg.original_share if original is not None else 0.0,
                          "l2sp_weight": cfg.effective_l2sp_weight(), "weight_drift": l2sp.distance()},
              "train_seconds": round(train_seconds, 1), "train_cpu_seconds": round(train_cpu_seconds, 1),
-             "threads": cfg.threads or None, "nice": cfg.nice}
+             # what the process really ran with, not only what was asked
+             "torch_threads": torch.get_num_threads(), "niceness": os.nice(0)}
     metrics = {"before": before, "after": after, "base": base, "train_records": len(train),
                "heldout_records": len(held), "anchor_before": decision.anchor_before,
                "anchor_after": decision.anchor_after, "gate_reasons": decision.reasons}
