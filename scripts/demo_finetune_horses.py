@@ -81,10 +81,19 @@ def main() -> int:
                     help=f"comma-separated, first is the one to promote; known: {', '.join(VARIANTS)}")
     ap.add_argument("--default-output", action="store_true",
                     help="also score GrabCut with the predictor's default post-processing")
+    ap.add_argument("--horse-scores", default="first",
+                    help="variants scored on the horse score set: 'first' (the one to promote), 'all'")
     ap.add_argument("--base-scores", help="reuse the base model's scores from this earlier report.json")
+    ap.add_argument("--skip-base-scores", action="store_true",
+                    help="do not score the base (for a second process running other variants; merge with "
+                         "--merge)")
+    ap.add_argument("--merge", nargs="+", metavar="REPORT",
+                    help="only merge the variants of these report.json files into --out's and write report.md")
     ap.add_argument("--out", default="docs/results/finetune-horses")
     ap.add_argument("--work", default="runs/finetune-horses", help="store and checkpoints (not committed)")
     args = ap.parse_args()
+    if args.merge:
+        return merge(Path(args.out), [Path(m) for m in args.merge])
 
     import torch
 
@@ -114,7 +123,7 @@ def main() -> int:
     report: dict = {
         "command": "python scripts/demo_finetune_horses.py " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-            if v is not None and v is not False and k not in ("base_scores",)),
+            if v is not None and v is not False and k not in ("base_scores", "merge")),
         "base": os.path.relpath(base), "base_version": read_metadata(base).version,
         "horses": {"score_set": len(score_half), "score_first_last": [score_half[0].name, score_half[-1].name],
                    "corrections": [s.name for s in corrections]},
@@ -131,7 +140,9 @@ def main() -> int:
                   clicks=clicks, author="robot")
     del predictor
 
-    if args.base_scores:
+    if args.skip_base_scores:
+        report["base_scores"] = None
+    elif args.base_scores:
         previous = json.loads(Path(args.base_scores).read_text())
         report["base_scores"] = previous["base_scores"]
     else:
@@ -156,14 +167,28 @@ def main() -> int:
                  "heldout_records": result.heldout_records,
                  "train_seconds": result.extra["train_seconds"], "train_cpu_seconds": result.extra["train_cpu_seconds"],
                  "job_seconds": round(result.seconds, 1),
-                 "horses": score(result.checkpoint, score_half, args.max_clicks, f"horses, {name}"),
                  "grabcut": score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut, {name}")}
+        if args.horse_scores == "all" or name == variants[0]:
+            entry["horses"] = score(result.checkpoint, score_half, args.max_clicks, f"horses, {name}")
         if args.default_output:
             entry["grabcut_default"] = score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut default, {name}",
                                              default_output=True)
         report["variants"][name] = entry
         (out / "report.json").write_text(json.dumps(report, indent=2))
     report["seconds"] = round(time.time() - t0, 1)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    if report["base_scores"] is not None:
+        (out / "report.md").write_text(markdown(report))
+        print(markdown(report))
+    return 0
+
+
+def merge(out: Path, others: list[Path]) -> int:
+    report = json.loads((out / "report.json").read_text())
+    for other in others:
+        data = json.loads(other.read_text())
+        for name, entry in data["variants"].items():
+            report["variants"][name] = {**entry, "process": data["command"]}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown(report))
     print(markdown(report))
@@ -184,7 +209,9 @@ def markdown(report: dict) -> str:
 
     def row(name, s, gate="", wall="", cpu=""):
         gd = s.get("grabcut_default", {}).get("noc90")
-        lines.append(f"| {name} | {s['horses']['noc90']:.2f} | {s['horses']['miou_per_click'][0]:.3f} | "
+        horses = (f"{s['horses']['noc90']:.2f} | {s['horses']['miou_per_click'][0]:.3f}" if "horses" in s
+                  else "not scored | not scored")
+        lines.append(f"| {name} | {horses} | "
                      f"{s['grabcut']['noc90']:.2f} | {'' if gd is None else f'{gd:.2f}'} | {gate} | {wall} | {cpu} |")
 
     row("base (bundle)", b)
@@ -196,8 +223,9 @@ def markdown(report: dict) -> str:
         lines.append(f"- {name}: " + "; ".join(v["gate"]["reasons"]))
     base90 = b["horses"]["noc90"]
     for name, v in report["variants"].items():
-        lines.append(f"- {name}: horses NoC@90 {base90:.2f} -> {v['horses']['noc90']:.2f} "
-                     f"({100 * (v['horses']['noc90'] - base90) / base90:+.0f} %), GrabCut NoC@90 "
+        horses = (f"horses NoC@90 {base90:.2f} -> {v['horses']['noc90']:.2f} "
+                  f"({100 * (v['horses']['noc90'] - base90) / base90:+.0f} %)" if "horses" in v else "horses not scored")
+        lines.append(f"- {name}: {horses}, GrabCut NoC@90 "
                      f"{b['grabcut']['noc90']:.2f} -> {v['grabcut']['noc90']:.2f}, weight drift "
                      f"{v['defence']['weight_drift']:.2f}")
     return "\n".join(lines) + "\n"
