@@ -82,7 +82,7 @@ def main() -> int:
     ap.add_argument("--default-output", action="store_true",
                     help="also score GrabCut with the predictor's default post-processing")
     ap.add_argument("--horse-scores", default="first",
-                    help="variants scored on the horse score set: 'first' (the one to promote), 'all'")
+                    help="variants scored on the horse score set: 'first' (the one to promote), 'all', 'none'")
     ap.add_argument("--base-scores", help="reuse the base model's scores from this earlier report.json")
     ap.add_argument("--skip-base-scores", action="store_true",
                     help="do not score the base (for a second process running other variants; merge with "
@@ -168,7 +168,7 @@ def main() -> int:
                  "train_seconds": result.extra["train_seconds"], "train_cpu_seconds": result.extra["train_cpu_seconds"],
                  "job_seconds": round(result.seconds, 1),
                  "grabcut": score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut, {name}")}
-        if args.horse_scores == "all" or name == variants[0]:
+        if args.horse_scores == "all" or (args.horse_scores == "first" and name == variants[0]):
             entry["horses"] = score(result.checkpoint, score_half, args.max_clicks, f"horses, {name}")
         if args.default_output:
             entry["grabcut_default"] = score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut default, {name}",
