@@ -34,7 +34,7 @@ def register(sub) -> None:
                    help="refuse a candidate whose anchor NoC@90 rises by more than this")
     p.add_argument("--l2sp", type=float, default=None, dest="l2sp_weight",
                    help="L2-SP weight keeping the weights near the base model's "
-                        "(default: 0 with --original-config, else %(const)s)".replace("%(const)s", str(DEFAULT_L2SP_WEIGHT)))
+                        f"(default: 0 with --original-config, else {DEFAULT_L2SP_WEIGHT})")
     p.add_argument("--threads", type=int, default=0, help="torch threads of the job (0: torch's default)")
     p.add_argument("--nice", type=int, default=0, help="niceness added to the job's process (e.g. 10)")
     p.add_argument("--no-progress", action="store_true")
