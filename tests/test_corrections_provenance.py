@@ -106,3 +106,36 @@ def test_a_store_created_before_provenance_opens_and_reads_none(tmp_path):
     store.add(source="gradio", image=np.zeros((20, 20, 3), np.uint8), clicks=[Click(10, 10)], mask=_mask(),
               model_version="v2")
     assert [r.model_version for r in store.list()] == [None, "v2"]
+
+
+@pytest.fixture(scope="module")
+def pg_server():
+    from corrections_pg import start_server
+
+    server = start_server()
+    yield server
+    server.stop()
+
+
+def test_postgres_store_gains_the_columns_and_filters_by_them(pg_server, tmp_path):
+    import psycopg
+
+    url = pg_server.new_database()
+    with psycopg.connect(url, autocommit=True) as conn:  # a store created before provenance
+        conn.execute("""
+            CREATE TABLE corrections (id TEXT PRIMARY KEY, dedup_key TEXT, object_index INTEGER NOT NULL DEFAULT 0,
+                source TEXT NOT NULL, project TEXT, task_id TEXT, annotation_id TEXT, image_sha256 TEXT,
+                image_path TEXT, image_ref TEXT, clicks TEXT NOT NULL, mask_path TEXT NOT NULL,
+                height INTEGER NOT NULL, width INTEGER NOT NULL, labels TEXT NOT NULL, author TEXT,
+                created_at TEXT NOT NULL, updated_at TEXT NOT NULL)""")
+        conn.execute("INSERT INTO corrections VALUES ('old1', NULL, 0, 'gradio', NULL, NULL, NULL, NULL, NULL, "
+                     "'ref', '[]', 'masks/x.png', 20, 20, '[]', 'carol', '2026-01-01T00:00:00', "
+                     "'2026-01-01T00:00:00')")
+    store = open_store(url, files_dir=tmp_path / "files")
+    store.add(source="label_studio", image=np.zeros((20, 20, 3), np.uint8), clicks=[Click(10, 10)], mask=_mask(),
+              annotation_id=5, author="ann", model_version="v2", lead_time_s=3.5)
+    old, new = store.list()
+    assert (old.labeler, old.model_version, old.lead_time_s) == ("carol", None, None)
+    assert (new.labeler, new.model_version, new.click_count, new.lead_time_s) == ("ann", "v2", 1, 3.5)
+    assert [r.id for r in store.list(labeler="ann", model_version="v2", max_seconds=5, min_clicks=1)] == [new.id]
+    store.db.close()
