@@ -106,8 +106,13 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
             from model.finetune.launcher import FinetuneLauncher
 
             extra = [] if config.store_location == config.data_dir else ["--files-dir", str(config.files_dir)]
+            if config.finetune_original_config:
+                extra += ["--original-config", config.finetune_original_config]
+            if config.finetune_anchor_set:
+                extra += ["--anchor-set", config.finetune_anchor_set]
             delegate = FinetuneLauncher(config.store_location, steps=config.finetune_steps, extra_args=extra,
-                                        jobs_dir=str(Path(config.data_dir) / "jobs"))
+                                        jobs_dir=str(Path(config.data_dir) / "jobs"),
+                                        threads=config.finetune_threads, nice=config.finetune_nice)
         launcher = RecordingLauncher(store, delegate=delegate)
     model = FcanetModel(predictor, store=store, fetcher=fetcher,
                         memory=ClickMemory(config.click_memory_items, config.click_memory_ttl_s),

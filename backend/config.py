@@ -62,6 +62,14 @@ class BackendConfig:
     #: Steps of the fine-tuning job START_TRAINING launches in a background process;
     #: 0 only records the request in the store.
     finetune_steps: int = 200
+    #: The job's torch threads and the niceness added to its process, so that predictions keep
+    #: their cores while it trains (docs/learning-loop.md has the measured p95).
+    finetune_threads: int = 1
+    finetune_nice: int = 10
+    #: The training config whose data the job mixes in against forgetting (else L2-SP), and the
+    #: forgetting check's anchor set NAME:ROOT (else the earliest corrections, held back).
+    finetune_original_config: str | None = None
+    finetune_anchor_set: str | None = None
     #: Also start a job after this many newly stored annotations (0: only on START_TRAINING).
     train_every: int = 0
     with_demo: bool = False
@@ -87,6 +95,9 @@ class BackendConfig:
                                   f"got {self.label_studio_url!r}")
         if bool(self.basic_auth_user) != bool(self.basic_auth_pass):
             raise ConfigError("basic auth needs both BASIC_AUTH_USER and BASIC_AUTH_PASS")
+        if self.finetune_threads < 0 or not 0 <= self.finetune_nice <= 19:
+            raise ConfigError(f"finetune_threads must be 0 or more and finetune_nice 0-19, got "
+                              f"{self.finetune_threads} and {self.finetune_nice}")
         if self.train_every < 0 or self.finetune_steps < 0:
             raise ConfigError("train_every and finetune_steps must be 0 or more")
         if self.predict_queue < 0:
@@ -175,6 +186,10 @@ class BackendConfig:
             basic_auth_pass=get("BASIC_AUTH_PASS"),
             image_timeout_s=number(float, "FCANET_IMAGE_TIMEOUT"),
             finetune_steps=number(int, "FCANET_FINETUNE_STEPS"),
+            finetune_threads=number(int, "FCANET_FINETUNE_THREADS"),
+            finetune_nice=number(int, "FCANET_FINETUNE_NICE"),
+            finetune_original_config=get("FCANET_FINETUNE_ORIGINAL_CONFIG"),
+            finetune_anchor_set=get("FCANET_FINETUNE_ANCHOR_SET"),
             train_every=number(int, "FCANET_TRAIN_EVERY"),
             image_max_bytes=number(int, "FCANET_IMAGE_MAX_BYTES"),
             image_cache_items=number(int, "FCANET_IMAGE_CACHE_ITEMS"),

@@ -274,10 +274,18 @@ class FcanetModel:
         completed_by = annotation.get("completed_by")
         if isinstance(completed_by, dict):
             completed_by = completed_by.get("email") or completed_by.get("id")
+        lead_time = annotation.get("lead_time")
+        if lead_time is not None and (isinstance(lead_time, bool) or not isinstance(lead_time, (int, float))
+                                      or not 0 <= lead_time < float("inf")):
+            notes.append(f"lead_time {lead_time!r} is not a number of seconds and was not stored")
+            lead_time = None
         ids = self.store.add_annotation(
             source=SOURCE, image=image, image_ref=image_ref, objects=objects, project=pid,
             task_id=task.get("id"), annotation_id=annotation["id"],
             author=str(completed_by) if completed_by is not None else None,
+            # The interactive predictions that drew the masks came from the model served now
+            # (a promotion between the clicks and the submit is the rare exception).
+            model_version=self._predictor.model_version, lead_time_s=lead_time,
         )
         image_state = "stored" if image is not None else "reference"
         if image is None and defer is not None:

@@ -160,7 +160,7 @@ def save_correction(store, session: Session, author: str | None = None) -> str:
         raise AppError("there is nothing to save yet: click on the object first")
     try:
         return store.add(source="gradio", image=session.image, clicks=session.clicks, mask=session.mask,
-                         author=author)
+                         author=author, model_version=session.model_version or None)
     except FcanetInputError as exc:
         raise AppError(f"could not save the correction: {exc}") from None
 

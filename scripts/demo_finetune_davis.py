@@ -17,8 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
+
+# This checkout's `model`, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def robot_clicks(predictor, sample, max_clicks: int):
@@ -77,7 +81,7 @@ def main() -> int:
     grabcut = load_dataset("grabcut", args.grabcut)[: args.grabcut_limit]
     from model.checkpoint import read_metadata
 
-    report = {"base": base, "base_version": read_metadata(base).version, "davis_frames": [block[0].name, block[-1].name], "corrections": len(corrections),
+    report = {"command": "python " + " ".join(sys.argv), "base": base, "base_version": read_metadata(base).version, "davis_frames": [block[0].name, block[-1].name], "corrections": len(corrections),
               "score_frames": len(held), "steps": args.steps}
     report["davis_before"] = score(base, held, args.max_clicks, "DAVIS score set, before")
     report["grabcut_before"] = score(base, grabcut, args.max_clicks, "GrabCut, before")
@@ -86,6 +90,7 @@ def main() -> int:
                                          eval_max_clicks=args.max_clicks))
     report["finetune"] = {"version": result.version, "promoted": result.promoted,
                           "internal_heldout_before": result.before, "internal_heldout_after": result.after,
+                          "gate": result.extra.get("gate"), "defence": result.extra.get("defence"),
                           "seconds": round(result.seconds, 1)}
     report["davis_after"] = score(result.checkpoint, held, args.max_clicks, "DAVIS score set, after")
     report["grabcut_after"] = score(result.checkpoint, grabcut, args.max_clicks, "GrabCut, after")

@@ -4,8 +4,11 @@ Images are listed once per stored image (by sha256) or reference; each record be
 annotation with `segmentation` = {"size": [H, W], "counts": str} (compressed RLE),
 `bbox` = [x, y, w, h] in pixels, `area`, and, beyond COCO, `clicks` ([[x, y, positive], ...]
 in click order, the first is the anchor), `dropped_clicks` (submitted clicks that were not
-stored, each with its "reason"), `region_id` and `record_id`. Records without labels get
-the category "object". A record that cannot be read is skipped and reported, never fatal.
+stored, each with its "reason"), `region_id` and `record_id`, and the provenance of each
+correction: `labeler` (who made it, also kept as `author`), `model_version` (the model whose
+predictions drew the mask), `click_count` and `lead_time_s` (seconds spent; None where unknown).
+Records without labels get the category "object". A record that cannot be read is skipped and
+reported, never fatal.
 """
 
 from __future__ import annotations
@@ -108,6 +111,10 @@ def coco_dataset(store, records: Sequence[CorrectionRecord],
             "task_id": record.task_id,
             "annotation_id": record.annotation_id,
             "author": record.author,
+            "labeler": record.author,
+            "model_version": record.model_version,
+            "click_count": record.click_count,
+            "lead_time_s": record.lead_time_s,
         })
     return {
         "info": {"description": "fcanet corrections", "version": "1.0"},
@@ -118,9 +125,11 @@ def coco_dataset(store, records: Sequence[CorrectionRecord],
 
 
 def export_coco(store, out_path: str | os.PathLike, *, source: str | None = None,
-                project: str | None = None, skipped: list[tuple[str, str]] | None = None) -> dict[str, int]:
+                project: str | None = None, skipped: list[tuple[str, str]] | None = None,
+                **filters: Any) -> dict[str, int]:
     """Write the COCO file atomically; returns {"images": n, "annotations": n, "categories": n}.
-    Records that cannot be exported are left out and listed in `skipped` (see coco_dataset)."""
-    data = coco_dataset(store, store.list(source=source, project=project), skipped)
+    Records that cannot be exported are left out and listed in `skipped` (see coco_dataset);
+    filters: further `CorrectionStore.list` filters (labeler, model_version, ...)."""
+    data = coco_dataset(store, store.list(source=source, project=project, **filters), skipped)
     atomic_write(Path(out_path), json.dumps(data, indent=1).encode("utf-8"))
     return {k: len(data[k]) for k in ("images", "annotations", "categories")}

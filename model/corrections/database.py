@@ -23,12 +23,16 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from .records import StoreUnavailableError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Columns added after version 1: (name, SQL type). Added in place when an older store opens.
 _ADDED_COLUMNS = (
     ("region_id", "TEXT"),       # the front end's id of the object (Label Studio's brush region id)
     ("dropped_clicks", "TEXT"),  # JSON list of {"reason": ..., ...}: submitted clicks not stored
+    # Provenance (version 3): the model that drew the mask, the labeler's clicks, seconds spent.
+    ("model_version", "TEXT"),
+    ("click_count", "INTEGER"),
+    ("lead_time_s", "REAL"),
 )
 
 _TABLES = """

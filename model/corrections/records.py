@@ -47,6 +47,11 @@ class CorrectionRecord:
     region_id: the front end's id of the object (Label Studio's brush region id), if known.
     dropped_clicks: submitted clicks that were not stored, each a dict with at least
     "reason" (why) and what was known of the click (e.g. its keypoint id and coordinates).
+
+    Provenance (None where the front end does not know it): `author` is the labeler (Label
+    Studio's completed_by, as email or user id), model_version the model whose predictions
+    drew the mask, click_count the clicks the labeler made for this object, lead_time_s the
+    seconds spent on the annotation (Label Studio's lead_time).
     """
 
     id: str
@@ -68,6 +73,13 @@ class CorrectionRecord:
     object_index: int = 0
     region_id: str | None = None
     dropped_clicks: tuple[dict[str, Any], ...] = ()
+    model_version: str | None = None
+    click_count: int | None = None
+    lead_time_s: float | None = None
+
+    @property
+    def labeler(self) -> str | None:
+        return self.author
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (clicks as [x, y, positive] lists)."""
@@ -154,6 +166,21 @@ def check_clicks(clicks: Any, width: int, height: int) -> tuple[Click, ...]:
         return tuple(validate_clicks(items, width, height))
     except ClickError as exc:
         raise StoreError(f"bad clicks: {exc}") from None
+
+
+def check_provenance(model_version: Any, click_count: Any, lead_time_s: Any):
+    """(model_version, click_count, lead_time_s) checked: a short string, an int >= 0, seconds >= 0."""
+    if model_version is not None and (not isinstance(model_version, str) or not model_version
+                                      or len(model_version) > _MAX_ID_LENGTH):
+        raise StoreError(f"model_version must be a string of 1 to {_MAX_ID_LENGTH} characters, got {model_version!r}")
+    if click_count is not None and (isinstance(click_count, bool) or not isinstance(click_count, int) or click_count < 0):
+        raise StoreError(f"click_count must be an integer of 0 or more, got {click_count!r}")
+    if lead_time_s is not None:
+        if isinstance(lead_time_s, bool) or not isinstance(lead_time_s, (int, float)) or not lead_time_s >= 0 \
+                or lead_time_s == float("inf"):
+            raise StoreError(f"lead_time_s must be a number of seconds, 0 or more, got {lead_time_s!r}")
+        lead_time_s = float(lead_time_s)
+    return model_version, click_count, lead_time_s
 
 
 def check_labels(labels: Any) -> tuple[str, ...]:

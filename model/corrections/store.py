@@ -45,6 +45,7 @@ from .records import (
     StoreUnavailableError,
     check_object,
     check_optional_id,
+    check_provenance,
     check_source,
     clicks_from_json,
     clicks_to_json,
@@ -57,7 +58,8 @@ FILES_DIR_NAME = "files"
 _MAX_REF_LENGTH = 4000
 _RECORD_COLUMNS = (
     "id, source, project, task_id, annotation_id, image_sha256, image_path, image_ref, clicks, "
-    "mask_path, height, width, labels, author, created_at, updated_at, object_index, region_id, dropped_clicks"
+    "mask_path, height, width, labels, author, created_at, updated_at, object_index, region_id, dropped_clicks, "
+    "model_version, click_count, lead_time_s"
 )
 
 
@@ -120,12 +122,18 @@ class CorrectionStore:
         annotation_id: str | int | None = None,
         labels: Sequence[str] = (),
         author: str | None = None,
+        model_version: str | None = None,
+        click_count: int | None = None,
+        lead_time_s: float | None = None,
     ) -> str:
         """Store one object; returns its record id. See `add_annotation` for the rules."""
+        obj = {"mask": mask, "clicks": clicks, "labels": labels}
+        if click_count is not None:
+            obj["click_count"] = click_count
         return self.add_annotation(
             source=source, image=image, image_ref=image_ref, project=project, task_id=task_id,
-            annotation_id=annotation_id, author=author,
-            objects=[{"mask": mask, "clicks": clicks, "labels": labels}],
+            annotation_id=annotation_id, author=author, model_version=model_version, lead_time_s=lead_time_s,
+            objects=[obj],
         )[0]
 
     def add_annotation(
@@ -139,6 +147,8 @@ class CorrectionStore:
         task_id: str | int | None = None,
         annotation_id: str | int | None = None,
         author: str | None = None,
+        model_version: str | None = None,
+        lead_time_s: float | None = None,
     ) -> list[str]:
         """Store the objects of one annotation on one image; returns their record ids in order.
 
@@ -150,6 +160,9 @@ class CorrectionStore:
         when image_ref (a URL or path) is all that is known.
         With an annotation_id the objects replace whatever was stored under (source, project,
         annotation_id) before, and keep its record ids and created_at.
+        Provenance: author (the labeler), model_version (the model whose predictions drew the
+        masks), lead_time_s (seconds spent on the annotation); each object may carry
+        "click_count" (default: the number of its clicks).
         Raises StoreError on bad input (nothing is written then) and StoreUnavailableError
         when the files or the database cannot be written.
         """
@@ -161,9 +174,10 @@ class CorrectionStore:
             raise StoreError(f"author must be a string of at most 200 characters, got {author!r}")
         if image_ref is not None and (not isinstance(image_ref, str) or not image_ref or len(image_ref) > _MAX_REF_LENGTH):
             raise StoreError(f"image_ref must be a non-empty string of at most {_MAX_REF_LENGTH} characters")
+        model_version, _, lead_time_s = check_provenance(model_version, None, lead_time_s)
         if not isinstance(objects, Sequence) or not objects:
             raise StoreError("a submission needs at least one object (a mask)")
-        checked = []
+        checked, click_counts = [], []
         for i, obj in enumerate(objects):
             if not isinstance(obj, Mapping):
                 raise StoreError(f"object {i + 1} must be a mapping with mask, clicks and labels")
@@ -172,6 +186,7 @@ class CorrectionStore:
                                             region_id=obj.get("region_id"),
                                             dropped_clicks=obj.get("dropped_clicks"),
                                             keep_clicks=obj.get("keep_clicks", False)))
+                click_counts.append(check_provenance(None, obj.get("click_count", len(checked[-1].clicks)), None)[1])
             except StoreError as exc:
                 raise StoreError(f"object {i + 1}: {exc}") from None
         height, width = checked[0].mask.shape
@@ -204,7 +219,7 @@ class CorrectionStore:
         with self.db.write() as tx:
             self._hold_files(tx, files)
             old = tx.all("SELECT id, mask_path, image_sha256, image_path, object_index, region_id, clicks, "
-                         "dropped_clicks, labels FROM corrections WHERE dedup_key = ? ORDER BY object_index",
+                         "dropped_clicks, labels, click_count FROM corrections WHERE dedup_key = ? ORDER BY object_index",
                          (dedup_key,)) if dedup_key else []
             if image_path is None and old:
                 # An update that carries no image keeps the image stored before for this annotation.
@@ -212,24 +227,29 @@ class CorrectionStore:
             ids = []
             for index, (obj, mask_path) in enumerate(zip(checked, mask_paths)):
                 clicks_json, dropped_json = clicks_to_json(obj.clicks), dropped_to_json(obj.dropped_clicks)
+                click_count = click_counts[index]
                 if obj.keep_clicks and not obj.clicks and not obj.dropped_clicks:
                     before = _same_object(old, index, obj)
                     if before is not None:
                         clicks_json, dropped_json = before["clicks"], before["dropped_clicks"]
+                        if before.get("click_count") is not None:
+                            click_count = before["click_count"]
                 row = tx.one(
                     f"INSERT INTO corrections ({_RECORD_COLUMNS}, dedup_key) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (dedup_key, object_index) DO UPDATE SET "
                     "task_id = excluded.task_id, image_sha256 = excluded.image_sha256, "
                     "image_path = excluded.image_path, image_ref = excluded.image_ref, "
                     "clicks = excluded.clicks, mask_path = excluded.mask_path, height = excluded.height, "
                     "width = excluded.width, labels = excluded.labels, author = excluded.author, "
                     "updated_at = excluded.updated_at, region_id = excluded.region_id, "
-                    "dropped_clicks = excluded.dropped_clicks "
+                    "dropped_clicks = excluded.dropped_clicks, model_version = excluded.model_version, "
+                    "click_count = excluded.click_count, lead_time_s = excluded.lead_time_s "
                     "RETURNING id",
                     (uuid.uuid4().hex, source, project, task_id, annotation_id, image_sha, image_path, image_ref,
                      clicks_json, mask_path, height, width, json.dumps(list(obj.labels)), author,
-                     now, now, index, obj.region_id, dropped_json, dedup_key),
+                     now, now, index, obj.region_id, dropped_json, model_version, click_count, lead_time_s,
+                     dedup_key),
                 )
                 ids.append(row["id"])
             if dedup_key:
@@ -314,14 +334,27 @@ class CorrectionStore:
         project: str | int | None = None,
         task_id: str | int | None = None,
         annotation_id: str | int | None = None,
+        labeler: str | None = None,
+        model_version: str | None = None,
+        min_clicks: int | None = None,
+        max_clicks: int | None = None,
+        min_seconds: float | None = None,
+        max_seconds: float | None = None,
     ) -> list[CorrectionRecord]:
-        """Records in the order they were first stored, optionally filtered."""
+        """Records in the order they were first stored, optionally filtered (labeler: the
+        author; clicks and seconds bounds are inclusive and leave out records without the value)."""
         where, params = [], []
         for column, value in (("source", source), ("project", project), ("task_id", task_id),
-                              ("annotation_id", annotation_id)):
+                              ("annotation_id", annotation_id), ("author", labeler),
+                              ("model_version", model_version)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(str(value))
+        for column, op, value in (("click_count", ">=", min_clicks), ("click_count", "<=", max_clicks),
+                                  ("lead_time_s", ">=", min_seconds), ("lead_time_s", "<=", max_seconds)):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                params.append(value)
         sql = f"SELECT {_RECORD_COLUMNS} FROM corrections"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -459,7 +492,9 @@ def _record(row: Mapping[str, Any]) -> CorrectionRecord:
         height=int(row["height"]), width=int(row["width"]), labels=tuple(json.loads(row["labels"])),
         author=row["author"], created_at=row["created_at"], updated_at=row["updated_at"],
         object_index=int(row["object_index"]), region_id=row.get("region_id"),
-        dropped_clicks=dropped_from_json(row.get("dropped_clicks")),
+        dropped_clicks=dropped_from_json(row.get("dropped_clicks")), model_version=row.get("model_version"),
+        click_count=None if row.get("click_count") is None else int(row["click_count"]),
+        lead_time_s=None if row.get("lead_time_s") is None else float(row["lead_time_s"]),
     )
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
+    from .gate import DEFAULT_ANCHOR_TOLERANCE
+    from .job import DEFAULT_L2SP_WEIGHT
+
     p = sub.add_parser("finetune", help="fine-tune the served model on the corrections store")
     p.add_argument("--store", default="fcanet-data", help="corrections store: a directory or a postgresql:// URL")
     p.add_argument("--files-dir", help="files directory (needed with a PostgreSQL store)")
@@ -21,6 +24,19 @@ def register(sub) -> None:
     p.add_argument("--train-batchnorm", action="store_true",
                    help="update BatchNorm statistics on the fine-tuning batches (default: keep the base model's)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="moving average of the weights (0: off)")
+    p.add_argument("--anchor-set", metavar="NAME:ROOT",
+                   help="the forgetting check's objects of the base domain, a dataset NAME:ROOT "
+                        "(e.g. coco_mval:/data/COCO_MVal); default: the earliest corrections, held back")
+    p.add_argument("--anchor-count", type=int, default=20, help="objects taken evenly from --anchor-set")
+    p.add_argument("--anchor-fraction", type=float, default=0.15,
+                   help="without --anchor-set: share of the earliest images held back as anchors")
+    p.add_argument("--anchor-tolerance", type=float, default=DEFAULT_ANCHOR_TOLERANCE,
+                   help="refuse a candidate whose anchor NoC@90 rises by more than this")
+    p.add_argument("--l2sp", type=float, default=None, dest="l2sp_weight",
+                   help="L2-SP weight keeping the weights near the base model's "
+                        f"(default: 0 with --original-config, else {DEFAULT_L2SP_WEIGHT})")
+    p.add_argument("--threads", type=int, default=0, help="torch threads of the job (0: torch's default)")
+    p.add_argument("--nice", type=int, default=0, help="niceness added to the job's process (e.g. 10)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_finetune_cmd)
 
@@ -49,7 +65,10 @@ def run_finetune_cmd(args) -> int:
                          crop_size=args.crop_size, lr=args.lr, holdout_fraction=args.holdout,
                          original_config=args.original_config, original_share=args.original_share,
                          eval_max_clicks=args.max_clicks, project=args.project,
-                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay)
+                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay,
+                         anchor_set=args.anchor_set, anchor_count=args.anchor_count,
+                         anchor_fraction=args.anchor_fraction, anchor_tolerance=args.anchor_tolerance,
+                         l2sp_weight=args.l2sp_weight, threads=args.threads, nice=args.nice)
     result = run_finetune(cfg, progress=not args.no_progress)
     print(json.dumps(asdict(result), indent=2))
     return 0

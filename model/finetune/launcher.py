@@ -3,11 +3,16 @@
 The server never trains inside a request: `start` spawns `fcanet finetune` as a child
 process (its own session, so a server restart or a kill of the job leaves the other
 alone) and returns at once; `status` reads the job's exit code and its training log.
+
+The job shares the machine with the server, so it runs with few threads (`threads`, also
+as OMP/MKL_NUM_THREADS before torch starts) and a lower priority (`nice` added to its
+niceness): the kernel gives the server's prediction threads the cores first.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -21,8 +26,9 @@ class FinetuneLauncher:
     """start(request) -> job id; status() -> {"state", "job_id", "step", "steps", ...}."""
 
     def __init__(self, store_location: str, steps: int = 200, extra_args: list[str] | None = None,
-                 jobs_dir: str | None = None):
+                 jobs_dir: str | None = None, threads: int = 1, nice: int = 10):
         self.store_location = str(store_location)
+        self.threads, self.nice = int(threads), int(nice)
         self.steps = int(steps)
         self.extra_args = list(extra_args or [])
         self.jobs_dir = Path(jobs_dir or Path(self.store_location) / "jobs")
@@ -38,12 +44,17 @@ class FinetuneLauncher:
             out_dir = self.jobs_dir / job_id
             out_dir.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, "-m", "model.cli", "finetune", "--store", self.store_location,
-                   "--steps", str(self.steps), "--out-dir", str(out_dir), "--no-progress", *self.extra_args]
+                   "--steps", str(self.steps), "--out-dir", str(out_dir), "--no-progress",
+                   "--threads", str(self.threads), "--nice", str(self.nice), *self.extra_args]
+            env = dict(os.environ)
+            if self.threads > 0:
+                env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
             base = (request or {}).get("checkpoint")
             if base and "--from" not in self.extra_args:
                 cmd += ["--from", str(base)]  # continue from the model being served
             log = open(out_dir / "job.log", "wb")
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self._proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                          env=env)
             log.close()
             self._job = {"job_id": job_id, "out_dir": str(out_dir), "started": time.time(),
                          "request": request or {}}
