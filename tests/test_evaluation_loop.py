@@ -111,3 +111,14 @@ def test_journal_resumes_a_stopped_run_and_refuses_another(tmp_path):
         EvaluationJournal(path, {**identity, "max_clicks": 5}, resume=True)
     EvaluationJournal(path, {**identity, "max_clicks": 5}, resume=False)  # without --resume: a fresh journal
     assert len(path.read_text().splitlines()) == 1
+
+
+def test_a_report_title_names_every_step_that_produced_its_figures():
+    from model.evaluation.report import method_name
+
+    metrics = {"method": "fcanet", "sis": True,
+               "model": {"grid_align": True, "edge_refine": {"radius": 16}, "band_cut": {"rounds": 4},
+                         "graphcut_refine": False, "zoom_in": False}}
+    assert method_name(metrics) == "fcanet + grid-align + edge refinement + band cut + SIS"
+    metrics["model"] = {"edge_refine": False, "band_cut": False, "graphcut_refine": False}
+    assert method_name({**metrics, "sis": False}) == "fcanet"

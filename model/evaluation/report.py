@@ -39,6 +39,19 @@ def metrics_dict(result: EvaluationResult, *, dataset: str, method: str, checkpo
     }
 
 
+#: Post-processing steps a report's title names when they produced its figures, in pipeline order.
+_STEPS = (("zoom_in", "zoom-in"), ("grid_align", "grid-align"), ("edge_refine", "edge refinement"),
+          ("band_cut", "band cut"), ("graphcut_refine", "GrabCut refinement"))
+
+
+def method_name(metrics: dict[str, Any]) -> str:
+    """'fcanet + grid-align + edge refinement + band cut + SIS': the method and every step that
+    produced the figures, read from the predictor's recorded options."""
+    model = metrics.get("model") or {}
+    steps = [label for key, label in _STEPS if model.get(key)]
+    return " + ".join([metrics["method"], *steps] + (["SIS"] if metrics["sis"] else []))
+
+
 def write_report(out_dir: str | Path, result: EvaluationResult, metrics: dict[str, Any]) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,9 +61,7 @@ def write_report(out_dir: str | Path, result: EvaluationResult, metrics: dict[st
         writer.writerow(["sample", "noc85", "noc90"] + [f"iou@{k}" for k in range(1, result.max_clicks + 1)])
         for s in result.samples:
             writer.writerow([s.name, s.noc["85"], s.noc["90"]] + [f"{v:.4f}" for v in s.ious])
-    name = (metrics["method"] + (" + zoom-in" if metrics["model"].get("zoom_in") else "")
-            + (" + grid-align" if metrics["model"].get("grid_align") else "")
-            + (" + SIS" if metrics["sis"] else ""))
+    name = method_name(metrics)
     m = result.max_clicks
     lines = [
         f"# {metrics['dataset']}: {name}",
