@@ -101,3 +101,39 @@ def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path)
     assert same >= 0.98, f"the downloaded mask differs from the predictor's own mask (IoU {same:.3f})"
     # ... and the model finds the object.
     check_covers_object(mask, truth, "the downloaded mask")
+
+
+def test_an_example_is_offered_and_segments_and_the_page_is_pictured(app_url, browser):
+    """A fresh install offers example photos; picking one and clicking it gives a mask. The
+    screenshot is the README's picture of the app (ARTIFACTS_DIR/app-screenshot.png; copy it to
+    docs/app-screenshot.png when the app's look changes)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    artifacts = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "out" / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    browser.get(app_url)
+    wait = WebDriverWait(browser, 60)
+    dropdown = wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#example input"))
+    dropdown.click()
+    options = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#example li[role=option]") or None)
+    names = [o.get_attribute("aria-label") for o in options]
+    assert "astronaut" in names, f"the example list offers {names}"
+    next(o for o in options if o.get_attribute("aria-label") == "astronaut").click()
+    wait.until(lambda d: "Click on the object" in d.find_element(By.ID, "status").text)
+    img = wait.until(lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "#canvas img")
+                                     if e.get_attribute("naturalWidth") not in (None, "0")), None))
+    time.sleep(0.5)
+    rect = browser.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", img)
+    scale = rect[0] / int(img.get_attribute("naturalWidth"))
+    # The astronaut's face in scikit-image's 512 x 512 photo.
+    cx, cy = 230 * scale, 130 * scale
+    ActionChains(browser).move_to_element_with_offset(img, cx - rect[0] / 2, cy - rect[1] / 2).click().perform()
+    wait.until(lambda d: "1 clicks" in d.find_element(By.ID, "status").text
+               and "refining" not in d.find_element(By.ID, "status").text)
+    wait.until(lambda d: any((a.get_attribute("href") or "").endswith(".png")
+                             for a in d.find_elements(By.CSS_SELECTOR, "#mask-png a")))
+    browser.save_screenshot(str(artifacts / "app-screenshot.png"))
+    area = float(browser.find_element(By.ID, "status").text.split("object ")[1].split("%")[0])
+    assert 1.0 < area < 60.0, f"one click on the face gave an object of {area}% of the photo"
