@@ -1,6 +1,6 @@
 """Screen the band cut's weights on training images, sharing the forward passes between settings.
 
-    python scripts/experiments/screen_band_cut.py --coco ../shared/datasets/COCO_MVal --every 8 --clicks 3
+    python scripts/screen_band_cut.py --coco ../shared/datasets/COCO_MVal --every 8 --clicks 3
 
 For every sample the robot user clicks as the EDGE-only output (network + guided filter) leads it, so
 that every setting sees the same click sequence and the same network probabilities; each setting
