@@ -82,7 +82,7 @@ class BandCutConfig:
     weight of the pairwise term; disk_radius: sure labels at the clicks, in working pixels."""
 
     #: colour and smoothness chosen on training images with the forward passes shared between settings
-    #: (`scripts/experiments/screen_band_cut.py`, mean IoU after clicks 1/2/3, JSON in
+    #: (`scripts/screen_band_cut.py`, mean IoU after clicks 1/2/3, JSON in
     #: runs/eval/screen-band-cut-*-c14.jsonl). Every 400th BSDS500 segment (30): smoothness 4 / 10 / 25
     #: / 50 at colour 1 gave 0.383 / 0.381 / 0.379 / 0.379 after one click and 0.573 / 0.569 / 0.562 /
     #: 0.556 after three; colour 0.5 / 2 at smoothness 10 0.558 / 0.586 after three; GrabCut with
