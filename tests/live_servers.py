@@ -11,7 +11,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import httpx
 
@@ -73,20 +74,22 @@ class RecordingServer:
         self.httpd.server_close()
 
 
-class LiveBackend:
-    """The backend app served by uvicorn on 127.0.0.1 in a thread."""
+class BackendServer:
+    """An ASGI app (our backend) served by uvicorn in a thread on 127.0.0.1: `start()`/`stop()` or
+    a `with` block; ready once GET /health answers 200 (health stays open under basic auth)."""
 
-    def __init__(self, app):
+    def __init__(self, app, port: int | None = None):
         import uvicorn
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self._thread = threading.Thread(target=self.server.run, daemon=True)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    access_log=False))
+        self.thread = threading.Thread(target=self.server.run, name=f"uvicorn-{self.port}", daemon=True)
 
-    def __enter__(self) -> "LiveBackend":
-        self._thread.start()
-        deadline = time.monotonic() + 30
+    def start(self, timeout: float = 60.0) -> "BackendServer":
+        self.thread.start()
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
@@ -96,12 +99,29 @@ class LiveBackend:
             time.sleep(0.05)
         raise RuntimeError("the backend did not start")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         self.server.should_exit = True
-        self._thread.join(timeout=10)
+        self.thread.join(timeout=10)
+
+    def __enter__(self) -> "BackendServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
 
     def post(self, path: str, body: bytes | dict, timeout: float = 30) -> httpx.Response:
         if isinstance(body, dict):
             return httpx.post(self.url + path, json=body, timeout=timeout)
         return httpx.post(self.url + path, content=body, headers={"content-type": "application/json"},
                           timeout=timeout)
+
+
+#: The name the HTTP tests use for it.
+LiveBackend = BackendServer
+
+
+@contextmanager
+def serve(app) -> Iterator[str]:
+    """Serve `app` for the duration of a `with` block; yields its base URL."""
+    with BackendServer(app) as server:
+        yield server.url

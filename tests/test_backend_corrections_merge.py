@@ -18,7 +18,7 @@ from backend.config import BackendConfig
 from backend.images import ImageFetcher
 from backend.label_config import shipped_label_config
 from backend_fixtures import LS_URL, TOKEN, FakeLabelStudio, FakePredictor, keypoint, png_bytes, sample_image
-from live_server import serve
+from live_servers import serve
 from model.corrections import open_store
 from model.corrections.coco import export_coco
 

@@ -22,7 +22,7 @@ from backend_fixtures import FakePredictor, keypoint, png_bytes, sample_image
 from backend.images import ImageFetcher
 from backend.label_config import shipped_label_config
 from model.corrections import open_store
-from tests.e2e.label_studio_server import BackendServer
+from tests.live_servers import BackendServer
 
 USER, PASSWORD = "labeler", "s3cret-pass"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

@@ -27,7 +27,7 @@ from backend.images import ImageFetcher
 from backend.label_config import shipped_label_config
 from backend_fixtures import LS_URL, TOKEN, FakeLabelStudio, FakePredictor, png_bytes, sample_image
 from corrections_pg import start_server
-from live_server import serve
+from live_servers import serve
 from model.corrections import open_store
 from model.corrections.files import FileStore
 

@@ -2,8 +2,8 @@
 
 Headless, offline and on 127.0.0.1 (settings from the README section Smart labeling in Label Studio): a fresh data
 dir, a fixed legacy API token, no version check, loopback ML backends and webhooks
-allowed, local files served from `<workdir>/files`. Also starts our backend with uvicorn
-in a thread. Used by test_label_studio_e2e.py.
+allowed, local files served from `<workdir>/files`. Our backend runs beside it
+with `BackendServer` (tests/live_servers.py). Used by test_label_studio_e2e.py.
 """
 
 from __future__ import annotations
@@ -11,23 +11,17 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import httpx
 
+from tests.net_utils import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 LS_VENV = Path(os.environ.get("LS_VENV", REPO / ".lsvenv"))
 LS_BIN = LS_VENV / "bin" / "label-studio"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LabelStudio:
@@ -101,31 +95,3 @@ class LabelStudio:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
         self.client.close()
-
-
-class BackendServer:
-    """Our backend app served by uvicorn in a thread on 127.0.0.1."""
-
-    def __init__(self, app, port: int | None = None):
-        import uvicorn
-
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def start(self, timeout: float = 60.0) -> "BackendServer":
-        self.thread.start()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("the backend did not start")
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)

@@ -2,19 +2,16 @@
 them (answering the WWW-Authenticate challenge) the Gradio app loads, uploads and segments, so
 its own background requests (queue, event stream, upload, files) carry the credentials too."""
 
-import shutil
 import time
 
 import pytest
 from PIL import Image
 
-from tests.e2e.label_studio_server import BackendServer
+from tests.live_servers import BackendServer
 from tests.e2e.scenes import ellipse_scene
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 USER, PASSWORD = "labeler", "browser-pass"
 
 
@@ -32,25 +29,6 @@ def server(tmp_path_factory):
                                       store=open_store(config.data_dir))).start()
     yield server
     server.stop()
-
-
-@pytest.fixture()
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (scripts/install_browser.sh)")
-    pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--window-size=1400,1000"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    yield driver
-    driver.quit()
 
 
 def test_demo_works_in_a_browser_behind_basic_auth(server, browser, tmp_path):

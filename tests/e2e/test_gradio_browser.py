@@ -2,7 +2,6 @@
 and the downloaded mask must cover it."""
 
 import os
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -16,8 +15,6 @@ from tests.net_utils import free_port
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 
@@ -31,25 +28,6 @@ def app_url():
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, js=KEYBOARD_JS)
     yield f"http://127.0.0.1:{port}/"
     demo.close()
-
-
-@pytest.fixture()
-def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs Debian's chromium and chromium-driver (scripts/install_browser.sh)")
-    selenium = pytest.importorskip("selenium")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--no-first-run",
-                 "--window-size=1400,1000"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    yield driver
-    driver.quit()
 
 
 def test_click_on_object_gives_a_mask_that_covers_it(app_url, browser, tmp_path):

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.label_studio_server import LS_BIN, BackendServer, LabelStudio
+from tests.e2e.label_studio_server import LS_BIN, LabelStudio
+from tests.live_servers import BackendServer
 from tests.e2e.scenes import check_covers_object, ellipse_scene
 
 pytestmark = pytest.mark.e2e
