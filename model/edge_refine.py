@@ -16,9 +16,6 @@ the result has the probability's shape and is clipped to [0, 1].
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import cv2
@@ -38,7 +35,7 @@ class GuideStatistics:
     guide: (H, W, 3) float32 in [0, 1]; mean: (H, W, 3) window colour means; inverse: (H, W, 6)
     the entries rr, rg, rb, gg, gb, bb of each window's inverse regularised colour covariance.
     About nine of the filter's fourteen box filters go here; they do not change between the
-    clicks on one image, so the Predictor keeps them (`GuideCache`).
+    clicks on one image, so the Predictor keeps them in its per-image state (`model/image_state.py`).
     """
 
     guide: np.ndarray
@@ -63,42 +60,14 @@ class GuideStatistics:
         return GuideStatistics(guide, mean_i, inverse)
 
 
-class GuideCache:
-    """The last few images' GuideStatistics, keyed by a digest of the image's bytes; thread-safe.
-
-    A user clicks many times on one image: the first click pays for the statistics, the later
-    ones only for the probability's terms. Each entry holds about 50 bytes a working pixel
-    (20 MB for 512 x 768).
-    """
-
-    def __init__(self, size: int = 2):
-        self.size = size
-        self._entries: "OrderedDict[tuple, GuideStatistics]" = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, image: np.ndarray, config: EdgeRefineConfig) -> GuideStatistics:
-        image = np.ascontiguousarray(image)
-        key = (hashlib.blake2b(image.data, digest_size=16).digest(), image.shape, config.radius, config.eps)
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                return self._entries[key]
-        stats = GuideStatistics.of(image, config)
-        with self._lock:
-            self._entries[key] = stats
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return stats
-
-
 def guided_filter(image: np.ndarray, probability: np.ndarray, config: EdgeRefineConfig = EdgeRefineConfig(),
-                  cache: GuideCache | None = None, stats: GuideStatistics | None = None) -> np.ndarray:
-    """(H, W) float32: `probability` filtered with the colour image as the guide; `cache` keeps
-    the image's own terms across calls, or `stats` are those terms (the Predictor's per-image state)."""
+                  stats: GuideStatistics | None = None) -> np.ndarray:
+    """(H, W) float32: `probability` filtered with the colour image as the guide; `stats` are the
+    image's own terms when already computed (the Predictor's per-image state)."""
     if image.shape[:2] != probability.shape:
         raise ValueError(f"image {image.shape[:2]} and probability {probability.shape} differ in size")
     if stats is None:
-        stats = cache.get(image, config) if cache is not None else GuideStatistics.of(image, config)
+        stats = GuideStatistics.of(image, config)
     r = config.radius
     guide, mean_i, inv = stats.guide, stats.mean, stats.inverse
     p = probability.astype(np.float32)

@@ -17,14 +17,13 @@ first-click branch and the fusion stages), so every layer's activations depend o
 from __future__ import annotations
 
 import hashlib
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .band_cut import CutWeights
+from .bounded_cache import BoundedCache
 from .edge_refine import GuideStatistics
 from .preprocess import WorkingFrame
 
@@ -64,39 +63,16 @@ class ImageState:
         return total
 
 
-class ImageStateCache:
-    """At most `size` ImageStates, least recently used dropped first; thread-safe.
-
-    About 90 bytes a working pixel each (30 MB for a 512 x 683 working image with every refinement on).
-    """
+class ImageStateCache(BoundedCache[ImageState]):
+    """At most `size` ImageStates by content key, least recently used dropped first; thread-safe
+    (`model/bounded_cache.py`). About 90 bytes a working pixel each (30 MB for a 512 x 683 working
+    image with every refinement on)."""
 
     def __init__(self, size: int = 4):
         if size < 0:
             raise ValueError(f"image state cache size must be >= 0, got {size}")
+        super().__init__(size)
         self.size = size
-        self._entries: "OrderedDict[tuple, ImageState]" = OrderedDict()
-        self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
-
-    def get(self, key: tuple) -> ImageState | None:
-        with self._lock:
-            state = self._entries.get(key)
-            if state is not None:
-                self._entries.move_to_end(key)
-            return state
-
-    def put(self, state: ImageState) -> None:
-        if self.size == 0:
-            return
-        with self._lock:
-            self._entries[state.key] = state
-            self._entries.move_to_end(state.key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+    def put(self, state: ImageState) -> None:  # type: ignore[override] - keyed by the state itself
+        super().put(state.key, state)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from model import Click, Predictor
-from model.edge_refine import EdgeRefineConfig, guided_filter
+from model.edge_refine import GuideStatistics, EdgeRefineConfig, guided_filter
 
 
 def _step_scene(height=60, width=80, edge=40):
@@ -88,21 +88,13 @@ def test_predictor_edge_refine_argument(argument, expected):
     assert Predictor(FCANet(preset("tiny")).eval(), meta, edge_refine=argument).edge_refine == expected
 
 
-def test_the_cache_gives_the_same_answer_and_keeps_only_the_last_images():
-    from model.edge_refine import GuideCache
-
+def test_precomputed_image_terms_give_the_same_answer():
     rng = np.random.default_rng(3)
-    images = [rng.integers(0, 256, (30, 40, 3), dtype=np.uint8) for _ in range(3)]
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
     prob = rng.random((30, 40)).astype(np.float32)
     config = EdgeRefineConfig(radius=4)
-    cache = GuideCache(size=2)
-    first = cache.get(images[0], config)
-    assert cache.get(images[0].copy(), config) is first  # same bytes, another array: a hit
-    assert cache.get(images[0], EdgeRefineConfig(radius=5)) is not first  # another radius: a miss
-    np.testing.assert_array_equal(guided_filter(images[0], prob, config, cache), guided_filter(images[0], prob, config))
-    for image in images[1:]:
-        cache.get(image, config)
-    assert cache.get(images[0], config) is not first  # pushed out by the two later images
+    stats = GuideStatistics.of(image, config)
+    np.testing.assert_array_equal(guided_filter(image, prob, config, stats=stats), guided_filter(image, prob, config))
 
 
 def test_the_predictor_computes_an_images_statistics_once_across_clicks(monkeypatch):
