@@ -77,9 +77,15 @@ def _sure_labels(seeds: np.ndarray, clicks: Sequence[Click], frame: tuple[bool, 
         seeds[:, -1] = cv2.GC_BGD
     if bottom:
         seeds[-1, :] = cv2.GC_BGD
+    return seed_click_disks(seeds, clicks, disk_radius)
+
+
+def seed_click_disks(seeds: np.ndarray, clicks: Sequence[Click], disk_radius: int, scale: float = 1.0) -> np.ndarray:
+    """`seeds` (GrabCut labels, (h, w) uint8) with a sure-object disk at each positive click and a
+    sure-background disk at each negative one; clicks (x, y) times `scale` are pixels of `seeds`."""
     for c in clicks:
         value = cv2.GC_FGD if c.positive else cv2.GC_BGD
-        cv2.circle(seeds, (int(round(c.x)), int(round(c.y))), disk_radius, int(value), -1)
+        cv2.circle(seeds, (int(round(c.x * scale)), int(round(c.y * scale))), disk_radius, int(value), -1)
     return seeds
 
 

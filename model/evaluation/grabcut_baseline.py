@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from ..clicks import Click, validate_clicks
+from ..graphcut_refine import seed_click_disks
 from ..image_io import load_image
 from ..prediction import Prediction
 from ..sis import apply_sis
@@ -38,10 +39,7 @@ class GrabCutPredictor:
         x0, x1 = int(max(0, min(xs) - mx)), int(min(width - 1, max(xs) + mx))
         y0, y1 = int(max(0, min(ys) - my)), int(min(height - 1, max(ys) + my))
         seeds[y0:y1 + 1, x0:x1 + 1] = cv2.GC_PR_FGD
-        for c in clicks:
-            value = cv2.GC_FGD if c.positive else cv2.GC_BGD
-            cv2.circle(seeds, (int(round(c.x * scale)), int(round(c.y * scale))), self.disk_radius, int(value), -1)
-        return seeds
+        return seed_click_disks(seeds, clicks, self.disk_radius, scale)
 
     def predict(self, image, clicks, *, sis: bool = True) -> Prediction:
         start = time.perf_counter()
