@@ -237,7 +237,7 @@ class Trainer:
         loader = torch.utils.data.DataLoader(
             self.dataset, batch_sampler=shards, num_workers=self.cfg.num_workers, collate_fn=stack_items,
             pin_memory=self.ctx.device.type == "cuda", prefetch_factor=4, persistent_workers=False,
-            worker_init_fn=_quiet_worker)
+            worker_init_fn=_quiet_worker, multiprocessing_context=_WORKER_START)
         yield from loader
 
     def robot_pool(self):
@@ -249,7 +249,7 @@ class Trainer:
         if self._robot_pool is None:
             import multiprocessing
 
-            self._robot_pool = multiprocessing.get_context("fork").Pool(self.cfg.robot_workers)
+            self._robot_pool = multiprocessing.get_context(_WORKER_START).Pool(self.cfg.robot_workers)
         return self._robot_pool
 
     def close_pools(self) -> None:
@@ -430,6 +430,11 @@ class Trainer:
 def stack_items(items: list[dict]) -> dict[str, torch.Tensor]:
     """Dataset items -> one batch dict of stacked tensors."""
     return {k: torch.stack([torch.as_tensor(it[k]) for it in items]) for k in items[0]}
+
+
+#: Loader and robot processes start from a fresh interpreter: a fork copies the locks of OpenCV's and
+#: OpenMP's thread pools held by other threads (a server, an evaluation) and can hang the child.
+_WORKER_START = "forkserver"
 
 
 def _quiet_worker(_worker_id: int) -> None:
