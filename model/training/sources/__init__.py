@@ -16,6 +16,8 @@ SOURCES: dict[str, str] = {
     "coco_json": "model.training.sources.coco_json:CocoJsonSource",
     "sbd": "model.training.sources.sbd:SbdSource",
     "pascal_voc": "model.training.sources.pascal_voc:PascalVocSource",
+    "ccp": "model.training.sources.ccp:CcpSource",
+    "copy_paste": "model.training.sources.copy_paste:CopyPasteSource",
 }
 
 
