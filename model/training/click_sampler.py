@@ -63,12 +63,18 @@ def _pick_spaced(candidates: np.ndarray, count: int, min_gap: float, taken: list
 
 
 def simulate_clicks(gt: np.ndarray, rng: np.random.Generator,
-                    config: ClickSimulationConfig = ClickSimulationConfig()) -> list[Click]:
-    """Ordered clicks for one object: the central first click, other positives, negatives."""
+                    config: ClickSimulationConfig = ClickSimulationConfig(),
+                    anchor: Click | None = None) -> list[Click]:
+    """Ordered clicks for one object: the central first click, other positives, negatives.
+
+    anchor: the first click when the caller knows it (the whole object's central point, before
+    cropping); None takes the central point of `gt`.
+    """
     gt = np.asarray(gt, dtype=bool)
     if not gt.any():
         raise ValueError("cannot simulate clicks on an empty mask")
-    anchor = first_click(gt)
+    if anchor is None:
+        anchor = first_click(gt)
     # Drawn only when switched on, so that the paper's draws stay what they were.
     if config.first_click_only_probability > 0 and rng.random() < config.first_click_only_probability:
         return [anchor]

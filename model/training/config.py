@@ -51,6 +51,17 @@ class TrainConfig:
     #: Share of samples that get only their first click before iterative training adds the robot's
     #: (`model/training/click_sampler.py`); 0, the paper, draws 1-10 positives and 0-10 negatives for all.
     first_click_only_probability: float = 0.0
+    #: Crops hold the whole object's most central point (the robot's first click, found before
+    #: cropping) at a random place, and that point is the sample's first click, as in fine-tuning
+    #: (`model/finetune/data.py`). Off: crops centre on a random object pixel and the first click is
+    #: the centre of the object's cropped part.
+    anchor_crops: bool = False
+    #: Every sample is a robot user's click sequence, as the benchmarks and the fine-tuning's
+    #: recorded corrections are: the first click alone, then 0 to iterative_max_extra_clicks
+    #: corrections of the model's own errors (`Trainer.add_iterative_clicks`). Overrides
+    #: first_click_only_probability and iterative_probability. Off: the paper's random clicks, and
+    #: iterative clicks for a share of the batch.
+    robot_sequences: bool = False
     iterative_probability: float = 0.7
     iterative_max_extra_clicks: int = 3
     iterative_threshold: float = 0.2

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .augment import AugmentConfig, augment
+from .augment import AugmentConfig, augment_with_anchor
 from .click_sampler import ClickSimulationConfig, simulate_clicks
 
 MAX_CLICKS = 21
@@ -41,10 +41,10 @@ class MixedObjectDataset(torch.utils.data.Dataset):
         for _attempt in range(10):
             source = self.sources[int(rng.choice(len(self.sources), p=self.p))]
             obj = source[int(rng.integers(len(source)))]
-            image, mask = augment(obj.load_image(), obj.load_mask(), rng, self.augment_cfg)
+            image, mask, anchor = augment_with_anchor(obj.load_image(), obj.load_mask(), rng, self.augment_cfg)
             if np.count_nonzero(mask) >= MIN_OBJECT_PIXELS:
                 break
-        clicks = simulate_clicks(mask, rng, self.click_cfg)[:MAX_CLICKS]
+        clicks = simulate_clicks(mask, rng, self.click_cfg, anchor=anchor)[:MAX_CLICKS]
         rows = np.full((MAX_CLICKS, 3), -1.0, dtype=np.float32)
         for i, c in enumerate(clicks):
             rows[i] = (c.x, c.y, 1.0 if c.positive else 0.0)

@@ -17,16 +17,24 @@ def training_sources(cfg: TrainConfig):
 
     if not cfg.sources:
         raise ValueError("the training config lists no data sources")
-    sources, weights, val_view = [], [], None
-    for i, spec in enumerate(cfg.sources):
-        spec = dict(spec)
+    built: dict[int, tuple[object, float]] = {}
+    val_view = None
+    # The held-out source first: sources that draw on other images (copy_paste) must skip its
+    # held-out images, wherever they stand in the list.
+    order = sorted(range(len(cfg.sources)), key=lambda i: i != cfg.holdout_source)
+    for i in order:
+        spec = dict(cfg.sources[i])
         weight = float(spec.pop("weight", 1.0))
+        if spec.get("type") == "copy_paste" and val_view is not None:
+            held = [(val_view.name, val_view.image_id(k)) for k in range(len(val_view))]
+            spec["exclude"] = [*spec.get("exclude", []), *held]
         source = build_source(spec)
         if i == cfg.holdout_source and cfg.holdout_fraction > 0:
             source, val_view = split_holdout(
                 source, cfg.holdout_fraction, cfg.seed if cfg.holdout_seed is None else cfg.holdout_seed)
-        sources.append(source)
-        weights.append(weight)
+        built[i] = (source, weight)
+    sources = [built[i][0] for i in range(len(cfg.sources))]
+    weights = [built[i][1] for i in range(len(cfg.sources))]
     return sources, weights, val_view
 
 
@@ -40,8 +48,9 @@ def build_datasets(cfg: TrainConfig):
     dataset = MixedObjectDataset(
         sources, weights, length=max(1, sum(len(s) for s in sources)), seed=cfg.seed,
         augment_cfg=AugmentConfig(crop_size=cfg.crop_size, short_side=cfg.resize_short_side,
-                                  scale_range=cfg.scale_range),
-        click_cfg=ClickSimulationConfig(first_click_only_probability=cfg.first_click_only_probability),
+                                  scale_range=cfg.scale_range, anchor_crop=cfg.anchor_crops),
+        click_cfg=ClickSimulationConfig(
+            first_click_only_probability=1.0 if cfg.robot_sequences else cfg.first_click_only_probability),
     )
     return dataset, val_view
 

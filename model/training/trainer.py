@@ -284,13 +284,21 @@ class Trainer:
         return x, maps
 
     def add_iterative_clicks(self, image: torch.Tensor, gts: np.ndarray, click_lists, rng: np.random.Generator):
-        """For part of the batch, let the robot user click on the model's own errors."""
+        """For part of the batch, let the robot user click on the model's own errors.
+
+        With cfg.robot_sequences every sample takes 0 to iterative_max_extra_clicks rounds (0: the
+        first click alone, which the benchmarks' mIoU@1 scores)."""
         from ..robot_user import next_click
 
-        chosen = [i for i in range(len(click_lists)) if rng.random() < self.cfg.iterative_probability]
-        if not chosen or self.cfg.iterative_max_extra_clicks <= 0:
+        most = self.cfg.iterative_max_extra_clicks
+        if self.cfg.robot_sequences:
+            chosen = list(range(len(click_lists)))
+            rounds = int(rng.integers(0, most + 1)) if most > 0 else 0
+        else:
+            chosen = [i for i in range(len(click_lists)) if rng.random() < self.cfg.iterative_probability]
+            rounds = int(rng.integers(1, most + 1)) if chosen and most > 0 else 0
+        if not chosen or rounds <= 0:
             return click_lists
-        rounds = int(rng.integers(1, self.cfg.iterative_max_extra_clicks + 1))
         click_lists = [list(c) for c in click_lists]
         pool = self.robot_pool()
         # Eval mode: the robot reacts to what the model would show a user (running BN stats),

@@ -17,6 +17,8 @@ SOURCES: dict[str, str] = {
     "sbd": "model.training.sources.sbd:SbdSource",
     "pascal_voc": "model.training.sources.pascal_voc:PascalVocSource",
     "packed": "model.training.sources.packed:PackedSource",
+    "ccp": "model.training.sources.ccp:CcpSource",
+    "copy_paste": "model.training.sources.copy_paste:CopyPasteSource",
 }
 
 
