@@ -52,7 +52,7 @@ def score(checkpoint: str, samples, max_clicks: int, desc: str, default_output: 
     from model import Predictor
     from model.evaluation.loop import evaluate_samples
 
-    options = {} if default_output else {"edge_refine": False, "graphcut_refine": False}
+    options = {} if default_output else {"edge_refine": False, "graphcut_refine": False, "band_cut": False}
     result = evaluate_samples(Predictor.from_checkpoint(checkpoint, **options), samples, max_clicks=max_clicks,
                               sis=True, early_stop=True, desc=desc, progress=False)
     return {"samples": len(samples), "noc85": result.noc["85"], "noc90": result.noc["90"],

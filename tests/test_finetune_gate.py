@@ -216,3 +216,24 @@ def test_l2sp_keeps_a_fit_nearer_the_base(tmp_path):
         assert result.extra["defence"]["l2sp_weight"] == weight
         drift[weight] = result.extra["defence"]["weight_drift"]
     assert 0 < drift[5.0] < drift[0.0]
+
+
+def test_the_gate_scores_the_networks_own_output(monkeypatch):
+    """Fine-tuning changes only the network, so the gate's predictor runs no refinement at all."""
+    from model.finetune import gate
+    from model.predictor import Predictor
+
+    seen = {}
+
+    def fake(cls, path, **kwargs):
+        seen.update(kwargs)
+        return Predictor.for_tests()
+
+    monkeypatch.setattr(Predictor, "from_checkpoint", classmethod(fake))
+    image = np.zeros((32, 32, 3), np.uint8)
+    gt = np.zeros((32, 32), bool)
+    gt[8:24, 8:24] = True
+    gate.score("any.safetensors", [(image, gt)], max_clicks=1)
+    predictor = Predictor.for_tests()
+    built = Predictor(predictor.network, predictor.metadata_obj, **seen)
+    assert built.edge_refine is None and built.band_cut is None and built.graphcut_refine is None

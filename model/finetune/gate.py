@@ -47,7 +47,7 @@ def score(checkpoint: str, samples: Sequence[tuple[np.ndarray, np.ndarray]], max
 
     if not samples:
         return {"noc85": None, "noc90": None, "samples": 0}
-    predictor = Predictor.from_checkpoint(checkpoint, edge_refine=False, graphcut_refine=False)
+    predictor = Predictor.from_checkpoint(checkpoint, edge_refine=False, graphcut_refine=False, band_cut=False)
     return robot_noc(predictor, samples, max_clicks=max_clicks)
 
 

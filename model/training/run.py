@@ -70,7 +70,7 @@ def make_validator(cfg: TrainConfig, val_view):
     def validate(network, metadata) -> dict[str, Any]:
         # The network's own output, as the paper scores it: the log tracks training, not post-processing.
         predictor = Predictor(network, metadata, short_side=cfg.short_side, edge_refine=False,
-                              graphcut_refine=False)
+                              graphcut_refine=False, band_cut=False)
         return robot_noc(predictor, samples, max_clicks=cfg.val_max_clicks)
 
     return validate
