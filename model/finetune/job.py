@@ -14,6 +14,7 @@ the store (`model.finetune.watch`). A crash or kill before promotion changes not
 from __future__ import annotations
 
 import json
+import secrets
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -140,7 +141,8 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     before = score(base, held_samples, cfg.eval_max_clicks)
     anchor_before = score(base, anchor_samples, cfg.eval_max_clicks)
 
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    # Seconds and a short random tag: two jobs finishing within one second must not share a version.
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(2)
     out_dir = Path(cfg.out_dir) if cfg.out_dir else Path(cfg.store) / "models" / f"ft-{stamp}"
     from ..checkpoint import read_metadata
     from ..preprocess import aligned_size
