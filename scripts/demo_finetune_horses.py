@@ -50,9 +50,10 @@ def robot_clicks(predictor, sample, max_clicks: int):
 
 def score(checkpoint: str, samples, max_clicks: int, desc: str, default_output: bool = False) -> dict:
     from model import Predictor
+    from model.predictor_flags import OUTPUT_MODES
     from model.evaluation.loop import evaluate_samples
 
-    options = {} if default_output else {"edge_refine": False, "graphcut_refine": False, "band_cut": False}
+    options = {} if default_output else OUTPUT_MODES["network"]
     result = evaluate_samples(Predictor.from_checkpoint(checkpoint, **options), samples, max_clicks=max_clicks,
                               sis=True, early_stop=True, desc=desc, progress=False)
     return {"samples": len(samples), "noc85": result.noc["85"], "noc90": result.noc["90"],

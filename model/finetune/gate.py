@@ -43,11 +43,12 @@ def score(checkpoint: str, samples: Sequence[tuple[np.ndarray, np.ndarray]], max
     The networks' own outputs: fine-tuning changes only the network, and the colour-driven
     post-processing (the same for both models) would blur the difference the gate looks for."""
     from ..predictor import Predictor
+    from ..predictor_flags import OUTPUT_MODES
     from ..training.validation import robot_noc
 
     if not samples:
         return {"noc85": None, "noc90": None, "samples": 0}
-    predictor = Predictor.from_checkpoint(checkpoint, edge_refine=False, graphcut_refine=False, band_cut=False)
+    predictor = Predictor.from_checkpoint(checkpoint, **OUTPUT_MODES["network"])
     return robot_noc(predictor, samples, max_clicks=max_clicks)
 
 

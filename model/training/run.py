@@ -61,6 +61,7 @@ def make_validator(cfg: TrainConfig, val_view):
     if val_view is None or cfg.val_samples <= 0:
         return None
     from ..predictor import Predictor
+    from ..predictor_flags import OUTPUT_MODES
     from .validation import robot_noc
 
     count = min(cfg.val_samples, len(val_view))
@@ -69,8 +70,7 @@ def make_validator(cfg: TrainConfig, val_view):
 
     def validate(network, metadata) -> dict[str, Any]:
         # The network's own output, as the paper scores it: the log tracks training, not post-processing.
-        predictor = Predictor(network, metadata, short_side=cfg.short_side, edge_refine=False,
-                              graphcut_refine=False, band_cut=False)
+        predictor = Predictor(network, metadata, short_side=cfg.short_side, **OUTPUT_MODES["network"])
         return robot_noc(predictor, samples, max_clicks=cfg.val_max_clicks)
 
     return validate
