@@ -131,14 +131,14 @@ def test_finetune_refuses_a_real_fit_that_forgot(models, tmp_path):
 
 
 def test_finetune_promotes_a_real_improvement(tmp_path):
-    """A random tiny network learns the ellipses in 40 steps: better on the held-out corrections,
-    promoted."""
+    """A random tiny network learns the ellipses in 80 steps (its own output reaches IoU 0.9 within
+    three clicks; 40 steps only get it to about 0.8): better on the held-out corrections, promoted."""
     torch.manual_seed(0)
     net = FCANet(preset("tiny"))
     base = tmp_path / "tiny.safetensors"
     save_checkpoint(base, net, CheckpointMetadata(network=net.config, version="tiny-0", short_side=72))
     store = _store_of(tmp_path, _ellipses(8))
-    cfg = FinetuneConfig(store=str(tmp_path / "store"), from_checkpoint=str(base), steps=40, batch_size=4,
+    cfg = FinetuneConfig(store=str(tmp_path / "store"), from_checkpoint=str(base), steps=80, batch_size=4,
                          crop_size=64, lr=0.05, freeze_batchnorm=False, l2sp_weight=0.0,
                          eval_max_clicks=MAX_CLICKS, out_dir=str(tmp_path / "ft"))
     result = run_finetune(cfg, progress=False)
