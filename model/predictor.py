@@ -30,6 +30,7 @@ from .errors import CheckpointError
 from .graphcut_refine import GraphCutRefineConfig, graphcut_refine
 from .image_io import ImageSource, load_image
 from .image_state import ImageState, ImageStateCache, content_key
+from .inference_precision import forward_context, resolve_precision
 from .prediction import Prediction
 from .preprocess import WorkingFrame, click_map_tensors, grid_padding, normalise
 from .sis import PAPER_CONNECTIVITY, apply_sis
@@ -67,12 +68,16 @@ class Predictor:
         band_cut: bool | BandCutConfig | None = None,
         optimise: bool = True,
         image_cache_size: int = 4,
+        precision: str = "auto",
     ):
         self.metadata_obj = metadata
         self.short_side = int(short_side or metadata.short_side)
         if self.short_side < 16:
             raise ValueError(f"short_side must be at least 16, got {self.short_side}")
         self.device = torch.device(device)
+        #: "fp32" or "bf16": the forward pass's arithmetic (`model/inference_precision.py`; "auto"
+        #: picks bf16 only on CPUs that compute it natively).
+        self.precision = resolve_precision(precision, self.device)
         self.sis_connectivity = sis_connectivity
         #: None (the paper: one pass on the whole image) or how to zoom in for a second pass.
         self.zoom_in: ZoomInConfig | None = (zoom_in if isinstance(zoom_in, ZoomInConfig)
@@ -165,7 +170,8 @@ class Predictor:
         graphcut = dataclasses.asdict(self.graphcut_refine) if self.graphcut_refine is not None else False
         band = dataclasses.asdict(self.band_cut) if self.band_cut is not None else False
         return {**self.metadata_obj.describe(), "zoom_in": zoom_in, "grid_align": self.grid_align,
-                "edge_refine": edge_refine, "graphcut_refine": graphcut, "band_cut": band}
+                "edge_refine": edge_refine, "graphcut_refine": graphcut, "band_cut": band,
+                "precision": self.precision}
 
     # ----------------------------------------------------------------- per-image state
     def set_image(self, image: ImageSource | ImageState) -> ImageState:
@@ -282,7 +288,7 @@ class Predictor:
             maps = F.pad(maps, (0, pad_right, 0, pad_bottom))
         fmt = torch.channels_last if self._channels_last else torch.contiguous_format
         maps = maps.to(self.device).contiguous(memory_format=fmt)
-        with self._lock, torch.inference_mode():
+        with self._lock, torch.inference_mode(), forward_context(self.precision, self.device):
             out = self.network(state.tensor, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3])
             logits = out.logits[0, 0, : frame.work_height, : frame.work_width]
             prob = torch.sigmoid(logits).float().cpu().numpy()

@@ -15,6 +15,9 @@ from typing import Any
 from .errors import FcanetInputError
 from .refine_config import BandCutConfig, EdgeRefineConfig, GraphCutRefineConfig
 
+#: Kept here as well as in model/inference_precision.py (which imports torch) so that --help stays light.
+PRECISIONS = ("auto", "fp32", "bf16")
+
 
 #: Named output modes: the flags each one stands for (applied over the command line's own).
 OUTPUT_MODES: dict[str, dict[str, Any]] = {
@@ -40,6 +43,10 @@ def add_predictor_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: as the checkpoint was trained")
     parser.add_argument("--zoom-in", action="store_true",
                         help="second pass on a crop around the object (not in the paper; model/zoom_in.py)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="the network's arithmetic: fp32 (the reference), bf16 (autocast), or auto "
+                             "(default: bf16 on CPUs that compute it natively, else fp32; "
+                             "model/inference_precision.py)")
     edge = EdgeRefineConfig()
     parser.add_argument("--edge-refine", action=argparse.BooleanOptionalAction, default=True,
                         help="guided filter on the probability (on by default; not in the paper; "
@@ -115,7 +122,8 @@ def predictor_options(args: argparse.Namespace, mode: str | None = None) -> dict
     except ValueError as exc:
         raise FcanetInputError(str(exc)) from None
     return {"short_side": args.short_side, "grid_align": args.grid_align, "zoom_in": args.zoom_in,
-            "edge_refine": edge, "graphcut_refine": graphcut, "band_cut": band}
+            "edge_refine": edge, "graphcut_refine": graphcut, "band_cut": band,
+            "precision": getattr(args, "precision", "auto")}
 
 
 def options_for_mode(mode: str | None = None) -> dict[str, Any]:
@@ -130,7 +138,7 @@ def predictor_from_args(args: argparse.Namespace, mode: str | None = None, **ext
     """The Predictor for args.checkpoint (None: the bundled model) run as the flags (and `mode`) say."""
     from .predictor import Predictor
 
-    return Predictor.from_checkpoint(args.checkpoint, **predictor_options(args, mode), **extra)
+    return Predictor.from_checkpoint(args.checkpoint, **{**predictor_options(args, mode), **extra})
 
 
 #: Post-processing options a journal records only when they are on, so that journals written
@@ -139,6 +147,10 @@ OPTIONAL_IDENTITY = ("zoom_in", "edge_refine", "graphcut_refine", "band_cut", "g
 
 
 def options_identity(predictor: Any) -> dict[str, Any]:
-    """{option: its setting} for each of OPTIONAL_IDENTITY that is on in the predictor's metadata."""
+    """{option: its setting} for each of OPTIONAL_IDENTITY that is on in the predictor's metadata,
+    and the precision when it is not float32 (journals written before bf16 existed ran in float32)."""
     metadata = getattr(predictor, "metadata", {})
-    return {key: metadata[key] for key in OPTIONAL_IDENTITY if metadata.get(key)}
+    identity = {key: metadata[key] for key in OPTIONAL_IDENTITY if metadata.get(key)}
+    if metadata.get("precision", "fp32") != "fp32":
+        identity["precision"] = metadata["precision"]
+    return identity

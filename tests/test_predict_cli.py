@@ -67,7 +67,7 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     parser.add_argument("--checkpoint")
     add_predictor_arguments(parser)
     _tiny_checkpoint(tmp_path / "m.safetensors")
-    ckpt = ["--checkpoint", str(tmp_path / "m.safetensors")]
+    ckpt = ["--checkpoint", str(tmp_path / "m.safetensors"), "--precision", "fp32"]
     default = predictor_from_args(parser.parse_args(ckpt))
     assert default.edge_refine == EdgeRefineConfig() and default.band_cut == BandCutConfig()
     assert default.graphcut_refine is None
@@ -85,6 +85,8 @@ def test_every_predicting_command_hands_its_flags_to_the_predictor(tmp_path):
     paper = predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-band-cut"]))
     assert paper.edge_refine is None and paper.graphcut_refine is None and paper.band_cut is None
     assert options_identity(paper) == {}
+    assert options_identity(predictor_from_args(parser.parse_args(ckpt + ["--no-edge-refine", "--no-band-cut",
+                                                                         "--precision", "bf16"]))) == {"precision": "bf16"}
     band = predictor_from_args(parser.parse_args(ckpt + ["--band-cut-band", "0.5", "--band-cut-colour", "0.25",
                                                          "--band-cut-smoothness", "2"]))
     assert band.band_cut == BandCutConfig(band=0.5, colour=0.25, smoothness=2)

@@ -83,8 +83,9 @@ def test_checkpoint_round_trip_and_batchnorm_folding(tmp_path):
     meta = CheckpointMetadata(network=net.config, version="rt-1", short_side=48, provenance={"trained": False})
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, net, meta)
-    loaded = Predictor.from_checkpoint(path)
-    plain = Predictor(net, meta, optimise=False)
+    # float32 both: folding is exact to 1e-4 there (bf16 is checked in test_inference_precision.py)
+    loaded = Predictor.from_checkpoint(path, precision="fp32")
+    plain = Predictor(net, meta, optimise=False, precision="fp32")
     img = np.random.default_rng(4).integers(0, 255, (50, 64, 3), dtype=np.uint8)
     clicks = [Click(20, 20), Click(50, 40, False)]
     assert loaded.model_version == "rt-1" and loaded.short_side == 48

@@ -37,6 +37,8 @@ def register(sub) -> None:
     b.add_argument("--modes", help="comma-separated output modes to time side by side, interleaved, with ratios "
                                    "against the first (network, edge, grabcut-fast, grabcut, default; 'all': "
                                    "every one in that order); the other flags apply to each")
+    b.add_argument("--precisions", help="with --modes: time each mode at each of these comma-separated precisions "
+                                        "(fp32, bf16, auto), rows named 'MODE PRECISION'")
     b.add_argument("--json", required=True)
     b.add_argument("--markdown", help="also write the modes' table to this file")
     b.set_defaults(func=run_benchmark_cmd)
@@ -99,7 +101,7 @@ def run_benchmark_cmd(args) -> int:
     import json
 
     from ..errors import FcanetInputError
-    from ..predictor_flags import OUTPUT_MODES
+    from ..predictor_flags import OUTPUT_MODES, PRECISIONS
     from .benchmark import modes_table, run_benchmark, run_modes
 
     if args.clicks < 1 or args.runs < 1:
@@ -112,7 +114,15 @@ def run_benchmark_cmd(args) -> int:
             raise FcanetInputError(f"unknown output mode(s) {unknown}: choose from {', '.join(OUTPUT_MODES)} or all")
         if len(set(names)) != len(names):
             raise FcanetInputError(f"--modes names a mode twice: {args.modes}")
-        predictors = {name: predictor_from_args(args, mode=name) for name in names}
+        precisions = [p.strip() for p in (args.precisions or "").split(",") if p.strip()]
+        bad = [p for p in precisions if p not in PRECISIONS]
+        if bad:
+            raise FcanetInputError(f"unknown precision(s) {bad}: choose from {', '.join(PRECISIONS)}")
+        if precisions:
+            predictors = {f"{name} {precision}": predictor_from_args(args, mode=name, precision=precision)
+                          for name in names for precision in precisions}
+        else:
+            predictors = {name: predictor_from_args(args, mode=name) for name in names}
         result = run_modes(predictors, clicks=args.clicks, runs=args.runs)
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(result, fh, indent=2)

@@ -1,0 +1,42 @@
+"""The arithmetic of the network's forward pass at inference: float32 (the reference) or
+bfloat16 autocast, and which one `auto` picks.
+
+bfloat16 pays only where the CPU computes it natively (AVX512-BF16 or AMX): oneDNN then runs the
+convolutions at about half the float32 time on 2 cores (`fcanet benchmark --precision ...`,
+docs/speed.md). Elsewhere PyTorch emulates it and it is slower, so `auto` keeps float32 there and
+on every non-CPU device. The masks stay within the tolerance measured against float32
+(docs/speed.md); the refinements and everything after the network run in float32 either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .predictor_flags import PRECISIONS  # what Predictor(precision=...) and --precision accept
+
+
+def native_bf16(device: torch.device) -> bool:
+    """True on a CPU whose instruction set computes bfloat16 itself."""
+    if device.type != "cpu":
+        return False
+    cpu = torch.cpu
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """"fp32" or "bf16" for `requested` (one of PRECISIONS) on `device`; ValueError otherwise."""
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    return requested
+
+
+def forward_context(precision: str, device: torch.device):
+    """The context the forward pass runs in: bfloat16 autocast, or nothing for float32."""
+    if precision == "bf16":
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
