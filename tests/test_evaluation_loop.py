@@ -122,3 +122,7 @@ def test_a_report_title_names_every_step_that_produced_its_figures():
     assert method_name(metrics) == "fcanet + grid-align + edge refinement + band cut + SIS"
     metrics["model"] = {"edge_refine": False, "band_cut": False, "graphcut_refine": False}
     assert method_name({**metrics, "sis": False}) == "fcanet"
+    metrics["model"]["precision"] = "bf16"
+    assert method_name(metrics) == "fcanet + SIS (bf16)"
+    metrics["model"]["precision"] = "fp32"
+    assert method_name(metrics) == "fcanet + SIS"

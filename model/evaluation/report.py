@@ -49,7 +49,9 @@ def method_name(metrics: dict[str, Any]) -> str:
     produced the figures, read from the predictor's recorded options."""
     model = metrics.get("model") or {}
     steps = [label for key, label in _STEPS if model.get(key)]
-    return " + ".join([metrics["method"], *steps] + (["SIS"] if metrics["sis"] else []))
+    name = " + ".join([metrics["method"], *steps] + (["SIS"] if metrics["sis"] else []))
+    precision = model.get("precision", "fp32")  # reports from before the option ran in float32
+    return name if precision == "fp32" else f"{name} ({precision})"
 
 
 def write_report(out_dir: str | Path, result: EvaluationResult, metrics: dict[str, Any]) -> None:

@@ -1,0 +1,240 @@
+"""Latency per click through a real Label Studio with several labelers clicking at once.
+
+    python scripts/bench_label_studio_load.py --labelers 1,8 --out docs/results/label-studio-load
+
+Starts Label Studio 1.23.2 (the e2e harness, `tests/e2e/label_studio_server.py`; LS_VENV names
+its environment) and the real `fcanet serve` process beside it, connects the backend to a project
+as an interactive ML backend, and imports one photograph per labeler (scikit-image's photos at
+640x480). Each labeler then does what Label Studio's editor does on a smart click: POST
+/api/ml/{id}/interactive-annotating with the task and every keypoint so far, up to --clicks
+clicks on its photo, waiting --think-s seconds (jittered +-50 %) between a mask and the next
+click. All labelers start together. The click sequences are the robot user's, computed before the
+load, so nothing but Label Studio and the backend runs during it. One row per labeler count, the
+first (1 labeler) being the baseline of the ratios; a failure is any answer that is not a 200 with
+a brush result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "immunohistochemistry", "cat", "hubble_deep_field")
+
+
+def photo(i: int, width: int = 640, height: int = 480) -> tuple[np.ndarray, np.ndarray]:
+    """Photograph i (cycling through PHOTOS, mirrored on every second lap so no two labelers share
+    an image) and an ellipse for the robot to click on."""
+    import cv2
+    from skimage import data
+
+    name = PHOTOS[i % len(PHOTOS)]
+    img = getattr(data, name)()
+    if img.ndim == 2:
+        img = np.stack([img] * 3, -1)
+    img = cv2.resize(np.ascontiguousarray(img[..., :3]), (width, height), interpolation=cv2.INTER_AREA)
+    if (i // len(PHOTOS)) % 2:
+        img = np.ascontiguousarray(img[:, ::-1])
+    yy, xx = np.mgrid[:height, :width]
+    cy, cx = height * (0.4 + 0.05 * (i % 3)), width * (0.45 + 0.05 * (i % 2))
+    mask = ((yy - cy) / (height * 0.28)) ** 2 + ((xx - cx) / (width * 0.2)) ** 2 <= 1
+    return img, mask
+
+
+def robot_sequence(predictor, image, gt, clicks: int):
+    from model.robot_user import first_click, next_click
+
+    seq = [first_click(gt)]
+    while len(seq) < clicks:
+        mask = predictor.predict(image, seq).mask
+        nxt = next_click(mask, gt, clicked=seq)
+        seq.append(nxt if nxt is not None else seq[-1])
+    return seq
+
+
+def keypoints(seq, w: int, h: int) -> list[dict]:
+    return [{"original_width": w, "original_height": h, "image_rotation": 0,
+             "value": {"x": 100 * c.x / w, "y": 100 * c.y / h, "width": 0.5, "keypointlabels": ["Object"]},
+             "is_positive": c.positive, "id": f"k{i}", "from_name": "click", "to_name": "image",
+             "type": "keypointlabels", "origin": "manual"} for i, c in enumerate(seq)]
+
+
+def percentiles(seconds: list[float]) -> dict:
+    if not seconds:
+        return {"requests": 0}
+    ms = np.asarray(seconds) * 1000
+    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
+
+
+def start_backend(ls, work: Path, args) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    from net_utils import free_port
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token}
+    log = open(work / "serve.log", "wb")
+    cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--data-dir", str(work / "data"),
+           "--finetune-steps", "0", "--log-level", "warning"]
+    if args.mode:
+        cmd += ["--mode", args.mode]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    raise RuntimeError("fcanet serve did not start: " + (work / "serve.log").read_text()[-2000:])
+
+
+def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: float, seed: int) -> dict:
+    """jobs: one (task id, keypoints) per labeler, all started together."""
+    import httpx
+
+    times: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(jobs))
+
+    def labeler(k: int, task_id: int, points: list[dict]) -> None:
+        rng = random.Random(seed * 1000 + k)
+        with httpx.Client(base_url=ls.url, headers={"Authorization": f"Token {ls.token}"}, timeout=120) as c:
+            barrier.wait()
+            for n in range(1, len(points) + 1):
+                t = time.perf_counter()
+                try:
+                    r = c.post(f"/api/ml/{ml_id}/interactive-annotating",
+                               json={"task": task_id, "context": {"result": points[:n]}})
+                    ok = r.status_code == 200 and any(x.get("type") == "brushlabels"
+                                                      for x in (r.json().get("data") or {}).get("result", []))
+                    problem = None if ok else f"{r.status_code}: {r.text[:200]}"
+                except httpx.HTTPError as exc:
+                    problem = repr(exc)
+                dt = time.perf_counter() - t
+                with lock:
+                    times.append(dt)
+                    if problem:
+                        failures.append(problem)
+                if n < len(points) and think_s > 0:
+                    time.sleep(think_s * rng.uniform(0.5, 1.5))
+
+    threads = [threading.Thread(target=labeler, args=(k, t, p)) for k, (t, p) in enumerate(jobs)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return {"labelers": len(jobs), **percentiles(times), "failed_requests": len(failures),
+            "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--labelers", default="1,8", help="comma-separated labeler counts, one row each")
+    ap.add_argument("--clicks", type=int, default=5, help="clicks per labeler")
+    ap.add_argument("--think-s", type=float, default=1.0, help="mean pause between a mask and the next click")
+    ap.add_argument("--mode", help="the backend's output mode (default: its default)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="docs/results/label-studio-load")
+    args = ap.parse_args()
+
+    from PIL import Image
+
+    from e2e.label_studio_server import LS_BIN, LabelStudio
+    from backend.label_config import shipped_label_config
+    from model import Predictor
+    from model.predictor_flags import OUTPUT_MODES
+
+    if not LS_BIN.exists():
+        ap.error(f"Label Studio is not installed at {LS_BIN} (scripts/install_label_studio.sh; LS_VENV)")
+    counts = [int(n) for n in args.labelers.split(",") if n.strip()]
+    predictor = Predictor.from_checkpoint(**OUTPUT_MODES[args.mode or "default"])
+    scenes = [photo(i) for i in range(max(counts) * len(counts))]
+    sequences = [robot_sequence(predictor, img, gt, args.clicks) for img, gt in scenes]
+    del predictor
+
+    work = Path(tempfile.mkdtemp(prefix="fcanet-ls-load-"))
+    ls = LabelStudio(work).start()
+    proc = None
+    report = {"command": "python " + " ".join(sys.argv), "cpu_count": os.cpu_count(), "clicks": args.clicks,
+              "think_s": args.think_s, "mode": args.mode or "default", "rows": []}
+    try:
+        proc, backend_url = start_backend(ls, work, args)
+        project = ls.api("POST", "/api/projects", json={"title": "load", "label_config": shipped_label_config()}).json()
+        ml = ls.api("POST", "/api/ml", json={"url": backend_url, "project": project["id"], "is_interactive": True,
+                                             "title": "fcanet"})
+        if ml.status_code not in (200, 201):
+            raise RuntimeError(f"Label Studio refused the backend: {ml.status_code} {ml.text[:300]}")
+        tasks = []
+        for i, (img, _) in enumerate(scenes):
+            buf = io.BytesIO()
+            Image.fromarray(img).save(buf, format="JPEG", quality=90)
+            up = ls.api("POST", f"/api/projects/{project['id']}/import",
+                        files={"file": (f"photo{i}.jpg", buf.getvalue(), "image/jpeg")})
+            if up.status_code not in (200, 201):
+                raise RuntimeError(f"import failed: {up.status_code} {up.text[:300]}")
+        listed = ls.api("GET", f"/api/projects/{project['id']}/tasks", params={"page_size": 1000}).json()
+        listed = listed if isinstance(listed, list) else listed["tasks"]
+        tasks = sorted(t["id"] for t in listed)
+        h, w = scenes[0][0].shape[:2]
+        # warm-up: the backend's first forward pass and Label Studio's first proxy call
+        run_labelers(ls, ml.json()["id"], [(tasks[-1], keypoints(sequences[-1][:1], w, h))], 0, args.seed)
+        start = 0
+        for n in counts:
+            jobs = [(tasks[start + k], keypoints(sequences[start + k], w, h)) for k in range(n)]
+            start += n  # fresh images for every row: each labeler's first click pays for a new image
+            row = run_labelers(ls, ml.json()["id"], jobs, args.think_s, args.seed)
+            row["load_average"] = [round(x, 2) for x in os.getloadavg()]
+            report["rows"].append(row)
+            print(json.dumps(row), flush=True)
+        base = report["rows"][0]
+        for row in report["rows"]:
+            if base.get("p95_ms") and row.get("p95_ms"):
+                row["p95_ratio"] = round(row["p95_ms"] / base["p95_ms"], 2)
+                row["p50_ratio"] = round(row["p50_ms"] / base["p50_ms"], 2)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        ls.stop()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    lines = ["| labelers | requests | p50 ms | p95 ms | max ms | failed | p95 / 1 labeler |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in report["rows"]:
+        lines.append(f"| {r['labelers']} | {r['requests']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['max_ms']:.0f} | "
+                     f"{r['failed_requests']} | {r.get('p95_ratio', '')} |")
+    text = (f"# Clicks through Label Studio, labelers at once\n\nCommand: `{report['command']}`\n\n"
+            f"{args.clicks} clicks per labeler, {args.think_s} s mean pause, output mode {report['mode']}, "
+            f"{report['cpu_count']} cores (Label Studio, the backend and the clients on the same machine).\n\n"
+            + "\n".join(lines) + "\n")
+    (out / "report.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
