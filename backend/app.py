@@ -9,7 +9,8 @@ Routes, as Label Studio 1.23 calls them:
   GET  /versions {"versions": [model_version]}
 Bad input answers 4xx with {"detail": message} and the server keeps serving; a store
 outage answers 503. Predictions run on a bounded worker pool (backend/pool.py: busy past its
-queue -> 503 + Retry-After), storage in the thread pool, so slow clicks of one labeler do not
+queue -> 503 + Retry-After; a prediction that starts while others wait skips the graph cut,
+config.fast_when_waiting), storage in the thread pool, so slow clicks of one labeler do not
 block the others (the predictor is thread-safe). With BASIC_AUTH_USER/PASS every route but
 GET /health needs the credentials, the mounted demo included (backend/auth.py); bodies past
 max_body_bytes are refused while they stream in (backend/limits.py). docs/security-serving.md
@@ -183,9 +184,20 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
         return response
 
     # --------------------------------------------------------------------- routes
+    fast_answers = _Counter()
+
+    def refine_now() -> bool:
+        """False when config.fast_when_waiting or more predictions wait behind this one: then it
+        answers without the graph cut, so that a crowd is served at once instead of queueing."""
+        if config.fast_when_waiting and pool.waiting >= config.fast_when_waiting:
+            fast_answers.add()
+            return False
+        return True
+
     def health() -> dict[str, Any]:
         return {"status": "UP", "model_class": type(model).__name__, "model_version": model.model_version,
-                "training": launcher.status(), "store": store.kind}
+                "training": launcher.status(), "store": store.kind,
+                "predictions": {"running_or_waiting": pool.in_flight, "unrefined_under_load": fast_answers.value}}
 
     app.get("/health")(health)
     app.get("/")(health)
@@ -206,7 +218,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
             raise BadRequest("params must be an object")
         context = params.get("context", body.get("context"))
         results = await pool.run(model.predict, body["tasks"], context, project=body.get("project"),
-                                 label_config=body.get("label_config"))
+                                 label_config=body.get("label_config"), refine=refine_now)
         return {"results": results, "model_version": model.model_version}
 
     @app.post("/webhook")
@@ -251,3 +263,16 @@ async def _json_body(request: Request) -> dict[str, Any]:
 def _error(status: int, message: str, request: Request) -> JSONResponse:
     log.warning("%s %s -> %d: %s", request.method, request.url.path, status, message)
     return JSONResponse({"detail": message}, status_code=status)
+
+
+class _Counter:
+    """A thread-safe count (predictions answer on pool threads, /health reads on the loop)."""
+
+    def __init__(self):
+        import threading
+
+        self.value, self._lock = 0, threading.Lock()
+
+    def add(self) -> None:
+        with self._lock:
+            self.value += 1

@@ -36,6 +36,9 @@ def register(sub) -> None:
                    help="predictions running at once (default $FCANET_PREDICT_WORKERS or the number of CPU cores)")
     p.add_argument("--predict-queue", type=int,
                    help="predictions waiting for a worker; past it 503 + Retry-After (default $FCANET_PREDICT_QUEUE or 16)")
+    p.add_argument("--fast-when-waiting", type=int, metavar="N",
+                   help="skip the graph cut for a prediction that starts while N or more others wait "
+                        "(default $FCANET_FAST_WHEN_WAITING or 1; 0: always refine)")
     p.add_argument("--with-demo", action="store_true", help="also serve the Gradio demo at /demo")
     p.add_argument("--log-level", help="default $LOG_LEVEL or INFO")
     p.set_defaults(func=run)
@@ -54,6 +57,7 @@ def config_from_args(args: argparse.Namespace, env=None):
         finetune_steps=args.finetune_steps,
         train_every=args.train_every, max_body_bytes=args.max_body_bytes,
         predict_workers=args.predict_workers, predict_queue=args.predict_queue,
+        fast_when_waiting=args.fast_when_waiting,
         with_demo=True if args.with_demo else None, log_level=args.log_level,
     )
 

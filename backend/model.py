@@ -105,8 +105,11 @@ class FcanetModel:
 
     # ------------------------------------------------------------------------- predict
     def predict(self, tasks: Any, context: Any = None, *, project: Any = None,
-                label_config: str | None = None, **kwargs: Any) -> list[Any]:
+                label_config: str | None = None, refine: bool | Any = True, **kwargs: Any) -> list[Any]:
         """One prediction per task: {"result": [brush, ...], "score", "model_version"}.
+
+        refine: False, or a callable that answers False when asked just before the forward pass,
+        skips the graph cut (`Predictor.predict(refine=False)`).
 
         Without keypoints in the context (a plain pre-annotation request) there is nothing
         to segment: the answer holds an empty list of predictions for each task, not an error.
@@ -147,7 +150,7 @@ class FcanetModel:
             key = shared_key if labeler is None else shared_key[:-1] + (labeler,)
             session, sequence = self.memory.resolve(key, group, clicks,
                                                     fallback_key=None if labeler is None else shared_key)
-            prediction = predictor.predict(image.rgb, sequence)
+            prediction = predictor.predict(image.rgb, sequence, refine=bool(refine() if callable(refine) else refine))
             self.memory.record_mask(session, prediction.mask)
             score = float(prediction.probability[prediction.mask].mean()) if prediction.mask.any() else 0.0
             scores.append(score)

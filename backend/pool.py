@@ -32,6 +32,7 @@ class PredictionPool:
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fcanet-predict")
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._running = 0
         self._mean_s = 1.0  # running mean of job durations, for Retry-After
 
     @property
@@ -39,6 +40,12 @@ class PredictionPool:
         """Jobs running or waiting."""
         with self._lock:
             return self._in_flight
+
+    @property
+    def waiting(self) -> int:
+        """Jobs accepted but not yet started."""
+        with self._lock:
+            return self._in_flight - self._running
 
     def submit(self, fn: Callable[..., Any], *args, **kwargs) -> Future:
         """Queue `fn(*args, **kwargs)` or raise Overloaded when workers and queue are full."""
@@ -49,10 +56,13 @@ class PredictionPool:
 
         def job():
             start = time.perf_counter()
+            with self._lock:
+                self._running += 1
             try:
                 return fn(*args, **kwargs)
             finally:
                 with self._lock:
+                    self._running -= 1
                     self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - start)
 
         try:

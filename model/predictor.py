@@ -208,15 +208,20 @@ class Predictor:
                           work=work, tensor=image, guide=guide, cut=cut)
 
     # ----------------------------------------------------------------- inference
-    def predict(self, image: ImageSource | ImageState, clicks: Sequence, *, sis: bool = True) -> Prediction:
+    def predict(self, image: ImageSource | ImageState, clicks: Sequence, *, sis: bool = True,
+                refine: bool = True) -> Prediction:
         """Mask and probability for the object the clicks point at.
 
         image: a path, encoded bytes, PIL image or array (any mode; see `load_image`), or the
         ImageState `set_image` returned for it.
         clicks: ordered; each a Click, [x, y(, positive)] or {x, y, positive}; (x, y) in
         original pixels; the first must be positive.
+        refine: False skips the graph cut (band cut or GrabCut) and returns the network's mask with
+        the guided filter, `Prediction.final` False: what a busy server answers to keep up.
         Returns a Prediction at the image's own (H, W).
         """
+        if not refine:
+            return next(iter(self.predict_stages(image, clicks, sis=sis, fast=True)))
         *_, last = self.predict_stages(image, clicks, sis=sis, fast=False)
         return last
 

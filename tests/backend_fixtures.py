@@ -36,14 +36,16 @@ class FakePredictor:
         self.model_version = version
         self.radius = radius
         self.calls: list[list] = []
+        self.refines: list[bool] = []  # the refine flag of every call
         self._lock = threading.Lock()
 
-    def predict(self, image, clicks, *, sis: bool = True) -> Prediction:
+    def predict(self, image, clicks, *, sis: bool = True, refine: bool = True) -> Prediction:
         rgb = np.asarray(image)
         h, w = rgb.shape[:2]
         clicks = validate_clicks(clicks, w, h)
         with self._lock:
             self.calls.append(list(clicks))
+            self.refines.append(refine)
         yy, xx = np.mgrid[:h, :w]
         mask = (yy - clicks[0].y) ** 2 + (xx - clicks[0].x) ** 2 <= self.radius ** 2
         prob = mask.astype(np.float32) * 0.9

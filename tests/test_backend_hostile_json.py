@@ -167,7 +167,7 @@ def test_setup_and_train_with_extreme_values(backend):
 
 
 class _BuggyPredictor(FakePredictor):
-    def predict(self, image, clicks, *, sis=True):
+    def predict(self, image, clicks, *, sis=True, refine=True):
         raise RuntimeError("a server bug with internals: /secret/path")
 
 

@@ -42,10 +42,10 @@ def _routes(routes, prefix=""):
 class FilePredictor(FakePredictor):
     """FakePredictor that also takes an image path, as the demo's headless API passes one."""
 
-    def predict(self, image, clicks, *, sis: bool = True):
+    def predict(self, image, clicks, *, sis: bool = True, refine: bool = True):
         if not isinstance(image, np.ndarray):
             image = np.asarray(Image.open(image).convert("RGB"))
-        return super().predict(image, clicks, sis=sis)
+        return super().predict(image, clicks, sis=sis, refine=refine)
 
 
 def _concrete(template: str) -> str:
@@ -185,10 +185,10 @@ class GatedPredictor(FakePredictor):
         self.gate = threading.Event()
         self.entered = threading.Semaphore(0)
 
-    def predict(self, image, clicks, *, sis: bool = True):
+    def predict(self, image, clicks, *, sis: bool = True, refine: bool = True):
         self.entered.release()
         assert self.gate.wait(60), "the test never opened the gate"
-        return super().predict(image, clicks, sis=sis)
+        return super().predict(image, clicks, sis=sis, refine=refine)
 
 
 def test_predictions_past_workers_and_queue_get_503_with_retry_after(tmp_path):
@@ -276,3 +276,63 @@ def test_compose_ships_no_default_secret():
     assert {"LABEL_STUDIO_PASSWORD", "LABEL_STUDIO_USER_TOKEN", "LABEL_STUDIO_API_KEY"} <= set(secrets_seen)
     dockerfile = (REPO / "Dockerfile").read_text()
     assert not re.search(r"(BASIC_AUTH_PASS|API_KEY|TOKEN|PASSWORD)\s*=", dockerfile)
+
+
+# ------------------------------------------------------------------------- unrefined answers under load
+def _queue_behind_a_blocked_prediction(tmp_path, fast_when_waiting: int):
+    """Worker 1 of 1 blocked on request 1, requests 2 and 3 queued behind it; then the gate opens.
+    Returns the predictor's refine flags in the order the predictions started, and /health."""
+    host = "img.test"
+    image = png_bytes(sample_image())
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=image,
+                                                                   headers={"content-type": "image/png"}))
+    config = BackendConfig(data_dir=str(tmp_path / "data"), allowed_image_hosts=(host,), watch_promoted_s=0,
+                           finetune_steps=0, predict_workers=1, predict_queue=4, fast_when_waiting=fast_when_waiting)
+    predictor = GatedPredictor()
+    app = create_app(config, predictor=predictor, store=open_store(config.data_dir),
+                     fetcher=ImageFetcher(config, transport=transport))
+    server = BackendServer(app).start()
+    results: dict[int, httpx.Response] = {}
+
+    def post(task_id: int) -> None:
+        body = {"tasks": [{"id": task_id, "data": {"image": f"http://{host}/a{task_id}.png"}}], "project": "1.1",
+                "label_config": shipped_label_config(),
+                "params": {"context": {"result": [keypoint(50, 50, kp_id=f"k{task_id}")]}}}
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            results[task_id] = c.post("/predict", json=body)
+
+    threads = [threading.Thread(target=post, args=(1,))]
+    try:
+        threads[0].start()
+        assert predictor.entered.acquire(timeout=30)
+        for k in (2, 3):
+            threads.append(threading.Thread(target=post, args=(k,)))
+            threads[-1].start()
+        deadline = time.monotonic() + 30
+        while app.state.pool.waiting < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.pool.waiting == 2
+        predictor.gate.set()
+        for t in threads:
+            t.join(timeout=30)
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            health = c.get("/health").json()
+    finally:
+        predictor.gate.set()
+        server.stop()
+    assert all(results[k].status_code == 200 and results[k].json()["results"][0]["result"] for k in (1, 2, 3))
+    return predictor.refines, health
+
+
+def test_a_prediction_with_others_waiting_behind_it_skips_the_graph_cut(tmp_path):
+    refines, health = _queue_behind_a_blocked_prediction(tmp_path, fast_when_waiting=1)
+    # 1 started alone (refined); the next to start had one more waiting behind it (fast); the
+    # last had nobody behind it (refined).
+    assert refines == [True, False, True]
+    assert health["predictions"] == {"running_or_waiting": 0, "unrefined_under_load": 1}
+
+
+def test_fast_answers_can_be_turned_off(tmp_path):
+    refines, health = _queue_behind_a_blocked_prediction(tmp_path, fast_when_waiting=0)
+    assert refines == [True, True, True]
+    assert health["predictions"]["unrefined_under_load"] == 0

@@ -63,6 +63,16 @@ def test_progressive_stages_end_with_the_final_answer():
     assert len(list(plain.predict_stages(img, CLICKS[:2]))) == 1
 
 
+def test_predict_without_refinement_is_the_fast_stage():
+    predictor = Predictor.for_tests(seed=2)
+    img = _image(5)
+    fast = predictor.predict(img, CLICKS[:2], refine=False)
+    plain = Predictor(predictor.network, predictor.metadata_obj, band_cut=False)
+    assert not fast.final and predictor.predict(img, CLICKS[:2]).final
+    np.testing.assert_array_equal(fast.probability, plain.predict(img, CLICKS[:2]).probability)
+    assert plain.predict(img, CLICKS[:2], refine=False).final  # nothing to skip: the one answer
+
+
 def test_band_cut_and_grabcut_are_alternatives():
     base = Predictor.for_tests()
     with pytest.raises(ValueError, match="choose one"):
