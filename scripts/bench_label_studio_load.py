@@ -12,6 +12,14 @@ click. All labelers start together. The click sequences are the robot user's, co
 load, so nothing but Label Studio and the backend runs during it. One row per labeler count, the
 first (1 labeler) being the baseline of the ratios; a failure is any answer that is not a 200 with
 a brush result.
+
+With --finetune-steps N, a last phase asks whether serving survives the learning loop: the first
+labelers' masks are submitted as annotations through Label Studio (its webhooks store them in the
+backend as corrections), START_TRAINING starts the backend's own fine-tuning job (N steps, its
+default threads and niceness), and one labeler keeps clicking, on photos it has not clicked
+before, until the job has ended and the backend serves its result (a refused candidate is promoted
+by hand so that the swap happens either way). The report compares that labeler's p95 during the
+job with the idle 1-labeler row and counts failed requests before, during and across the swap.
 """
 
 from __future__ import annotations
@@ -90,7 +98,7 @@ def start_backend(ls, work: Path, args) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO), "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.token}
     log = open(work / "serve.log", "wb")
     cmd = [sys.executable, "-m", "model.cli", "serve", "--port", str(port), "--data-dir", str(work / "data"),
-           "--finetune-steps", "0", "--log-level", "warning"]
+           "--finetune-steps", str(args.finetune_steps), "--watch-promoted", "1", "--log-level", "warning"]
     if args.mode:
         cmd += ["--mode", args.mode]
     if args.fast_when_waiting is not None:
@@ -156,7 +164,71 @@ def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: fl
     for th in threads:
         th.join()
     return {"labelers": len(jobs), **percentiles(times), "failed_requests": len(failures),
-            "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1)}
+            "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1), "_times": times}
+
+
+def during_finetune(ls, project_id: int, ml_id: int, backend_url: str, work: Path, tasks: list[int], sequences, start: int,
+                    size: tuple[int, int], idle_row: dict, args) -> dict:
+    """The learning-loop phase (see the module's docstring)."""
+    import httpx
+
+    from model.corrections import open_store
+
+    w, h = size
+    # Corrections: the first labelers' last masks, submitted as annotations in Label Studio.
+    submitted = 0
+    for k in range(min(8, start)):
+        points = keypoints(sequences[k], w, h)
+        r = ls.api("POST", f"/api/ml/{ml_id}/interactive-annotating", json={"task": tasks[k], "context": {"result": points}})
+        brush = [x for x in r.json()["data"]["result"] if x.get("type") == "brushlabels"]
+        a = ls.api("POST", f"/api/tasks/{tasks[k]}/annotations", json={"result": points + brush})
+        submitted += a.status_code in (200, 201)
+    store = open_store(work / "data")
+    deadline = time.monotonic() + 60
+    while store.count() < submitted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    stored = store.count()
+    with httpx.Client(base_url=backend_url, timeout=30) as c:
+        served_before = c.get("/health").json()["model_version"]
+        r = c.post("/webhook", json={"action": "START_TRAINING", "project": {"id": project_id}})
+        if r.status_code != 200:
+            raise RuntimeError(f"START_TRAINING refused: {r.status_code} {r.text[:300]}")
+        during, swap, failures, job = [], [], 0, {}
+        t0 = time.monotonic()
+        k = start
+        promoted_by_hand = False
+        while time.monotonic() - t0 < 900:
+            job = c.get("/health").json()["training"]
+            running = job.get("state") in ("running", "requested")
+            if not running and job.get("state") == "succeeded" and not job.get("promoted") and not promoted_by_hand:
+                subprocess.run([sys.executable, "-m", "model.cli", "models", "promote", job["version"], "--store",
+                                str(work / "data")], check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+                promoted_by_hand = True
+            task, seq = tasks[k % len(tasks)], sequences[k % len(sequences)]
+            k += 1
+            row = run_labelers(ls, ml_id, [(task, keypoints(seq, w, h))], args.think_s, args.seed)
+            failures += row["failed_requests"]
+            (during if running else swap).append(row)
+            if not running:
+                if job.get("state") == "failed":
+                    break
+                if c.get("/health").json()["model_version"] == job.get("version"):
+                    # the new model answers: one more labeler's clicks on it, then stop
+                    swap.append(run_labelers(ls, ml_id, [(tasks[k % len(tasks)], keypoints(sequences[k % len(sequences)], w, h))],
+                                             args.think_s, args.seed))
+                    failures += swap[-1]["failed_requests"]
+                    break
+        served_after = c.get("/health").json()["model_version"]
+    times_during = [t for r in during for t in r.pop("_times")]
+    for r in swap:
+        r.pop("_times")
+    result = {"annotations_submitted": submitted, "corrections_stored": stored, "steps": args.finetune_steps,
+              "job": job, "promoted_by_hand": promoted_by_hand, "served_before": served_before,
+              "served_after": served_after, "during": percentiles(times_during),
+              "failed_requests": failures, "idle_p95_ms": idle_row.get("p95_ms")}
+    if result["during"].get("p95_ms") and idle_row.get("p95_ms"):
+        result["p95_ratio_during_vs_idle"] = round(result["during"]["p95_ms"] / idle_row["p95_ms"], 2)
+    return result
 
 
 def main() -> int:
@@ -167,6 +239,8 @@ def main() -> int:
     ap.add_argument("--mode", help="the backend's output mode (default: its default)")
     ap.add_argument("--fast-when-waiting", type=int,
                     help="the backend's --fast-when-waiting (default: its own, 1; 0: always refine)")
+    ap.add_argument("--finetune-steps", type=int, default=0,
+                    help="also measure one labeler while the backend fine-tunes for this many steps (0: no)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="docs/results/label-studio-load")
     args = ap.parse_args()
@@ -182,7 +256,8 @@ def main() -> int:
         ap.error(f"Label Studio is not installed at {LS_BIN} (scripts/install_label_studio.sh; LS_VENV)")
     counts = [int(n) for n in args.labelers.split(",") if n.strip()]
     predictor = Predictor.from_checkpoint(**OUTPUT_MODES[args.mode or "default"])
-    scenes = [photo(i) for i in range(max(counts) * len(counts))]
+    extra = 16 if args.finetune_steps else 0  # fresh photos for the labeler during fine-tuning
+    scenes = [photo(i) for i in range(max(counts) * len(counts) + extra)]
     sequences = [robot_sequence(predictor, img, gt, args.clicks) for img, gt in scenes]
     del predictor
 
@@ -219,10 +294,15 @@ def main() -> int:
             start += n  # fresh images for every row: each labeler's first click pays for a new image
             before = _unrefined(backend_url)
             row = run_labelers(ls, ml.json()["id"], jobs, args.think_s, args.seed)
+            row.pop("_times")
             row["unrefined_answers"] = _unrefined(backend_url) - before
             row["load_average"] = [round(x, 2) for x in os.getloadavg()]
             report["rows"].append(row)
             print(json.dumps(row), flush=True)
+        if args.finetune_steps:
+            report["finetune"] = during_finetune(ls, project["id"], ml.json()["id"], backend_url, work, tasks, sequences, start,
+                                                 (w, h), report["rows"][0], args)
+            print(json.dumps(report["finetune"]), flush=True)
         base = report["rows"][0]
         for row in report["rows"]:
             if base.get("p95_ms") and row.get("p95_ms"):
@@ -246,6 +326,14 @@ def main() -> int:
             f"fast answers when waiting: {'backend default' if args.fast_when_waiting is None else args.fast_when_waiting}, "
             f"{report['cpu_count']} cores (Label Studio, the backend and the clients on the same machine).\n\n"
             + "\n".join(lines) + "\n")
+    if "finetune" in report:
+        f = report["finetune"]
+        text += (f"\nDuring fine-tuning ({f['steps']} steps on {f['corrections_stored']} corrections submitted through "
+                 f"Label Studio; job {f['job'].get('state')}, promoted {'by hand' if f['promoted_by_hand'] else 'by the gate'}"
+                 f"; served {f['served_before']} -> {f['served_after']}): one labeler p50 {f['during'].get('p50_ms')} ms, "
+                 f"p95 {f['during'].get('p95_ms')} ms over {f['during'].get('requests')} clicks, "
+                 f"{f.get('p95_ratio_during_vs_idle')} x the idle p95; {f['failed_requests']} failed requests "
+                 "during the job and across the swap.\n")
     (out / "report.md").write_text(text)
     print(text)
     return 0
