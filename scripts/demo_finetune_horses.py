@@ -83,7 +83,8 @@ def main() -> int:
     ap.add_argument("--variants", default="mix,careless",
                     help=f"comma-separated, first is the one to promote; known: {', '.join(VARIANTS)}")
     ap.add_argument("--default-output", action="store_true",
-                    help="also score GrabCut with the predictor's default post-processing")
+                    help="also score GrabCut and the horses with the predictor's default post-processing "
+                         "(what a labeler sees)")
     ap.add_argument("--horse-scores", default="first",
                     help="variants scored on the horse score set: 'first' (the one to promote), 'all', 'none'")
     ap.add_argument("--base-scores", help="reuse the base model's scores from this earlier report.json")
@@ -154,6 +155,8 @@ def main() -> int:
         if args.default_output:
             report["base_scores"]["grabcut_default"] = score(base, grabcut, args.max_clicks, "GrabCut default, base",
                                                              default_output=True)
+            report["base_scores"]["horses_default"] = score(base, score_half, args.max_clicks, "horses default, base",
+                                                            default_output=True)
     for name in variants:
         description, overrides = VARIANTS[name]
         overrides = dict(overrides)
@@ -173,6 +176,9 @@ def main() -> int:
                  "grabcut": score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut, {name}")}
         if args.horse_scores == "all" or (args.horse_scores == "first" and name == variants[0]):
             entry["horses"] = score(result.checkpoint, score_half, args.max_clicks, f"horses, {name}")
+            if args.default_output:
+                entry["horses_default"] = score(result.checkpoint, score_half, args.max_clicks,
+                                                f"horses default, {name}", default_output=True)
         if args.default_output:
             entry["grabcut_default"] = score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut default, {name}",
                                              default_output=True)
@@ -206,15 +212,17 @@ def markdown(report: dict) -> str:
              f"horses (even-numbered half), GrabCut: {report['grabcut_images']} images; networks' own outputs "
              "unless marked default.", "",
              f"Command: `{report['command']}`", "",
-             "| model | horses NoC@90 | horses mIoU@1 | GrabCut NoC@90 | GrabCut default NoC@90 | gate | "
-             "train wall s | train CPU s |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| model | horses NoC@90 | horses mIoU@1 | horses default NoC@90 | horses default mIoU@1 | "
+             "GrabCut NoC@90 | GrabCut default NoC@90 | gate | train wall s | train CPU s |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def row(name, s, gate="", wall="", cpu=""):
         gd = s.get("grabcut_default", {}).get("noc90")
         horses = (f"{s['horses']['noc90']:.2f} | {s['horses']['miou_per_click'][0]:.3f}" if "horses" in s
                   else "not scored | not scored")
-        lines.append(f"| {name} | {horses} | "
+        hd = s.get("horses_default")
+        horses_default = (f"{hd['noc90']:.2f} | {hd['miou_per_click'][0]:.3f}" if hd else " | ")
+        lines.append(f"| {name} | {horses} | {horses_default} | "
                      f"{s['grabcut']['noc90']:.2f} | {'' if gd is None else f'{gd:.2f}'} | {gate} | {wall} | {cpu} |")
 
     row("base (bundle)", b)
@@ -228,6 +236,12 @@ def markdown(report: dict) -> str:
     for name, v in report["variants"].items():
         horses = (f"horses NoC@90 {base90:.2f} -> {v['horses']['noc90']:.2f} "
                   f"({100 * (v['horses']['noc90'] - base90) / base90:+.0f} %)" if "horses" in v else "horses not scored")
+        if "horses_default" in v and "horses_default" in b:
+            d0, d1 = b["horses_default"]["noc90"], v["horses_default"]["noc90"]
+            horses += f"; default output {d0:.2f} -> {d1:.2f} ({100 * (d1 - d0) / d0:+.0f} %)"
+        if "grabcut_default" in v and "grabcut_default" in b:
+            horses += (f"; GrabCut default output NoC@90 {b['grabcut_default']['noc90']:.2f} -> "
+                       f"{v['grabcut_default']['noc90']:.2f}")
         lines.append(f"- {name}: {horses}, GrabCut NoC@90 "
                      f"{b['grabcut']['noc90']:.2f} -> {v['grabcut']['noc90']:.2f}, weight drift "
                      f"{v['defence']['weight_drift']:.2f}")
