@@ -60,6 +60,7 @@ def main() -> int:
                     help="config whose data the job mixes in (the learning loop's defence)")
     ap.add_argument("--checkpoint", help="base model (default: the bundled one)")
     ap.add_argument("--corrections", type=int, default=60)
+    ap.add_argument("--store", help="train on this existing store (an earlier run's OUT/work/store) instead of building one")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--batch-size", type=int, default=4)
@@ -91,28 +92,30 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     work = out / "work"
-    if (work / "store").exists():
-        ap.error(f"{work / 'store'} exists: pick a new --out")
+    if (work / "candidate").exists():
+        ap.error(f"{work / 'candidate'} exists: pick a new --out")
     work.mkdir(parents=True, exist_ok=True)
     base = args.checkpoint or str(default_checkpoint_path())
     cfg = TrainConfig.from_yaml(args.config)
     t0 = time.time()
 
-    labeler = Predictor.from_checkpoint(base)
-    store = open_store(work / "store")
+    store_path = Path(args.store) if args.store else work / "store"
     names = []
-    from model.evaluation.datasets import Sample
+    if not args.store:
+        from model.evaluation.datasets import Sample
 
-    for name, image, mask in pick_objects(cfg, args.corrections, args.seed):
-        sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
-        clicks = evaluate_sample(labeler, sample, args.annotator_clicks, sis=True, early_stop=True)[0].clicks
-        store.add(source="gradio", image=image, mask=mask, project="training-data", annotation_id=None,
-                  clicks=clicks, author="robot")
-        names.append(name)
-    del labeler
+        labeler = Predictor.from_checkpoint(base)
+        store = open_store(store_path)
+        for name, image, mask in pick_objects(cfg, args.corrections, args.seed):
+            sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
+            clicks = evaluate_sample(labeler, sample, args.annotator_clicks, sis=True, early_stop=True)[0].clicks
+            store.add(source="gradio", image=image, mask=mask, project="training-data", annotation_id=None,
+                      clicks=clicks, author="robot")
+            names.append(name)
+        del labeler
     build_seconds = time.time() - t0
 
-    ft = FinetuneConfig(store=str(work / "store"), from_checkpoint=base, steps=args.steps, lr=args.lr,
+    ft = FinetuneConfig(store=str(store_path), from_checkpoint=base, steps=args.steps, lr=args.lr,
                         batch_size=args.batch_size, crop_size=args.crop_size, out_dir=str(work / "candidate"),
                         eval_max_clicks=args.max_clicks, holdout_fraction=0.0, anchor_fraction=0.0,
                         original_config=args.original_config, original_share=args.original_share,
@@ -137,7 +140,7 @@ def main() -> int:
 
     report = {"command": "python scripts/finetune_from_training_data.py " + " ".join(sys.argv[1:]),
               "base": os.path.relpath(base), "candidate": result.checkpoint, "version": result.version,
-              "corrections": names, "build_seconds": round(build_seconds, 1),
+              "corrections": names or f"the store {store_path}", "build_seconds": round(build_seconds, 1),
               "train_seconds": result.extra["train_seconds"], "config": vars(args)}
     if not args.skip_base:
         report["base_scores"] = scores(base, "base")
