@@ -136,7 +136,8 @@ def test_evaluate_cli_reports_and_journals_zoom_in(tmp_path):
     save_checkpoint(checkpoint, network, CheckpointMetadata(network=network.config, version="tiny", short_side=32))
     out = tmp_path / "out"
     assert main(["evaluate", "--dataset", "davis", "--data-dir", str(write_tiny_davis(tmp_path / "davis")),
-                 "--checkpoint", str(checkpoint), "--zoom-in", "--max-clicks", "3", "--out", str(out)]) == 0
+                 "--checkpoint", str(checkpoint), "--zoom-in", "--max-clicks", "3", "--precision", "fp32",
+                 "--out", str(out)]) == 0
     assert "| fcanet + zoom-in + edge refinement + band cut + SIS |" in (out / "report.md").read_text()
     identity = json.loads((out / "progress.jsonl").read_text().splitlines()[0])
     assert "zoom_in" in json.dumps(identity)
