@@ -29,6 +29,7 @@ import io
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -313,6 +314,7 @@ def main() -> int:
             proc.terminate()
             proc.wait(timeout=30)
         ls.stop()
+        shutil.rmtree(work, ignore_errors=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2))
