@@ -18,9 +18,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-#: Anchor NoC@90 may rise by this many clicks before the gate calls it forgetting: with a few
-#: dozen anchors one object that needs a few more clicks moves the mean by about 0.1.
-DEFAULT_ANCHOR_TOLERANCE = 0.25
+#: Anchor NoC@90 may rise by this many clicks before the gate calls it forgetting. With 20 anchors
+#: one object that needs 6 more clicks moves the mean by 0.3, and numerics alone move it that much:
+#: the bundle's own anchor NoC@90 is 13.10 in float32 and 13.60 in bfloat16 (the horse
+#: demonstration's 20 COCO_MVal anchors). A candidate that forgot moved it by 2.7 there.
+DEFAULT_ANCHOR_TOLERANCE = 0.5
 
 
 @dataclass
