@@ -97,10 +97,16 @@ def main() -> int:
     report["seconds"] = round(time.time() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     rows = [("DAVIS score set (odd frames)", "davis"), ("GrabCut (forgetting check)", "grabcut")]
-    lines = ["| set | NoC@85 before | NoC@85 after | NoC@90 before | NoC@90 after |", "| --- | --- | --- | --- | --- |"]
+    lines = [f"# Fine-tuning on DAVIS345, split by video: {report['corrections']} corrections, {args.steps} steps",
+             "", f"Base {report['base_version']}; frames {block[0].name}-{block[-1].name}; the predictor's default "
+             f"output; gate: {'promoted' if result.promoted else 'refused'}; job {report['finetune']['seconds']} s.",
+             "", f"Command: `{report['command']}`", "",
+             "| set | NoC@85 before | NoC@85 after | NoC@90 before | NoC@90 after | mIoU@1 before | mIoU@1 after |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for title, key in rows:
         b, a = report[f"{key}_before"], report[f"{key}_after"]
-        lines.append(f"| {title} | {b['noc85']:.2f} | {a['noc85']:.2f} | {b['noc90']:.2f} | {a['noc90']:.2f} |")
+        lines.append(f"| {title} | {b['noc85']:.2f} | {a['noc85']:.2f} | {b['noc90']:.2f} | {a['noc90']:.2f} | "
+                     f"{b['miou_per_click'][0]:.3f} | {a['miou_per_click'][0]:.3f} |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
