@@ -49,6 +49,21 @@ def test_benchmark_times_every_output_mode_side_by_side(tmp_path, capsys):
     assert "| default |" in printed and "p50 / network" in printed and table.read_text().strip() in printed
 
 
+def test_benchmark_times_each_mode_at_each_precision(tmp_path, capsys):
+    import json
+
+    from model.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["benchmark", "--modes", "network,default", "--precisions", "fp32,bf16", "--clicks", "1", "--runs", "1",
+                 "--short-side", "32", "--json", str(out)]) == 0
+    modes = json.loads(out.read_text())["modes"]
+    assert list(modes) == ["network fp32", "network bf16", "default fp32", "default bf16"]
+    assert [m["options"]["precision"] for m in modes.values()] == ["fp32", "bf16", "fp32", "bf16"]
+    assert main(["benchmark", "--modes", "network", "--precisions", "fp16", "--json", str(out)]) == 2
+    assert "fp16" in capsys.readouterr().err
+
+
 def test_benchmark_rejects_unknown_modes(tmp_path, capsys):
     from model.cli import main
 

@@ -92,7 +92,7 @@ def run_modes(predictors: Mapping[str, Any], clicks: int = 10, runs: int = 3, wi
 
 def _options(predictor) -> dict[str, Any]:
     metadata = getattr(predictor, "metadata", {})
-    return {key: metadata.get(key) for key in ("edge_refine", "band_cut", "graphcut_refine", "zoom_in")}
+    return {key: metadata.get(key) for key in ("edge_refine", "band_cut", "graphcut_refine", "zoom_in", "precision")}
 
 
 def modes_table(result: Mapping[str, Any]) -> str:
