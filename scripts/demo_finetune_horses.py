@@ -126,7 +126,7 @@ def main() -> int:
     t0 = time.time()
     report: dict = {
         "command": "python scripts/demo_finetune_horses.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+            f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in vars(args).items()
             if v is not None and v is not False and k not in ("base_scores", "merge")),
         "base": os.path.relpath(base), "base_version": read_metadata(base).version,
         "horses": {"score_set": len(score_half), "score_first_last": [score_half[0].name, score_half[-1].name],
