@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import logging
+import threading
 import time
 from contextlib import asynccontextmanager
 from typing import Any
@@ -269,8 +270,6 @@ class _Counter:
     """A thread-safe count (predictions answer on pool threads, /health reads on the loop)."""
 
     def __init__(self):
-        import threading
-
         self.value, self._lock = 0, threading.Lock()
 
     def add(self) -> None:

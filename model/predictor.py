@@ -217,7 +217,8 @@ class Predictor:
         clicks: ordered; each a Click, [x, y(, positive)] or {x, y, positive}; (x, y) in
         original pixels; the first must be positive.
         refine: False skips the graph cut (band cut or GrabCut) and returns the network's mask with
-        the guided filter, `Prediction.final` False: what a busy server answers to keep up.
+        the guided filter, `Prediction.final` False: what a busy server answers to keep up (with
+        zoom-in, which has no such stage, the answer is the refined one).
         Returns a Prediction at the image's own (H, W).
         """
         if not refine:

@@ -13,10 +13,8 @@ import argparse
 from typing import Any
 
 from .errors import FcanetInputError
+from .inference_precision import PRECISIONS
 from .refine_config import BandCutConfig, EdgeRefineConfig, GraphCutRefineConfig
-
-#: Kept here as well as in model/inference_precision.py (which imports torch) so that --help stays light.
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 #: Named output modes: the flags each one stands for (applied over the command line's own).

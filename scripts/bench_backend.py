@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +81,11 @@ def main() -> int:
     for t in threads:
         t.join()
     wall = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
+    from model.evaluation.benchmark import latency_summary
+
+    summary = latency_summary(latencies)
     print(json.dumps({"clients": args.clients, "requests": len(latencies) + len(failures), "failed": len(failures),
-                      "p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
+                      "p50_ms": summary.get("p50_ms"), "p95_ms": summary.get("p95_ms"),
                       "wall_s": round(wall, 1), "model": predictor.model_version}))
     server.stop()
     static.shutdown()

@@ -31,6 +31,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from model.evaluation.benchmark import latency_summary  # noqa: E402  (after the sys.path line)
+
 MODES = {"limited": {"FCANET_FINETUNE_THREADS": "1", "FCANET_FINETUNE_NICE": "10"},
          "unlimited": {"FCANET_FINETUNE_THREADS": "0", "FCANET_FINETUNE_NICE": "0"}}
 
@@ -53,14 +55,6 @@ def fill_store(data: Path, horses, count: int) -> None:
         x, y = interior_point(s.gt)
         store.add(source="label_studio", image=s.load_image(), mask=s.gt, clicks=[Click(x, y)],
                   project="1", author="bench")
-
-
-def percentiles(seconds: list[float]) -> dict:
-    if not seconds:
-        return {"requests": 0}
-    ms = np.asarray(seconds) * 1000
-    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
 
 
 def run_mode(mode: str, args, image_url: str, image_hw, click: tuple[float, float], horses, host: str) -> dict:
@@ -150,7 +144,7 @@ def run_mode(mode: str, args, image_url: str, image_hw, click: tuple[float, floa
                 versions.append(version)
                 if version == state["version"] and versions.count(version) >= 5:
                     break
-        result.update(idle=percentiles(idle), during_finetune=percentiles(during), after_swap=percentiles(swap),
+        result.update(idle=latency_summary(idle), during_finetune=latency_summary(during), after_swap=latency_summary(swap),
                       job_seconds=round(job_seconds, 1), job=state, served_before=served,
                       served_after=versions[-1] if versions else None,
                       failed_requests=len(failures), failures=failures[:5])

@@ -42,6 +42,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from model.evaluation.benchmark import latency_summary  # noqa: E402  (after the sys.path line)
+
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "coins", "camera")
 
 
@@ -80,14 +82,6 @@ def keypoints(seq, w: int, h: int) -> list[dict]:
              "value": {"x": 100 * c.x / w, "y": 100 * c.y / h, "width": 0.5, "keypointlabels": ["Object"]},
              "is_positive": c.positive, "id": f"k{i}", "from_name": "click", "to_name": "image",
              "type": "keypointlabels", "origin": "manual"} for i, c in enumerate(seq)]
-
-
-def percentiles(seconds: list[float]) -> dict:
-    if not seconds:
-        return {"requests": 0}
-    ms = np.asarray(seconds) * 1000
-    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
-            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(float(ms.max()), 1)}
 
 
 def start_backend(ls, work: Path, args) -> tuple[subprocess.Popen, str]:
@@ -164,7 +158,7 @@ def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: fl
         th.start()
     for th in threads:
         th.join()
-    return {"labelers": len(jobs), **percentiles(times), "failed_requests": len(failures),
+    return {"labelers": len(jobs), **latency_summary(times), "failed_requests": len(failures),
             "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1), "_times": times}
 
 
@@ -225,7 +219,7 @@ def during_finetune(ls, project_id: int, ml_id: int, backend_url: str, work: Pat
         r.pop("_times")
     result = {"annotations_submitted": submitted, "corrections_stored": stored, "steps": args.finetune_steps,
               "job": job, "promoted_by_hand": promoted_by_hand, "served_before": served_before,
-              "served_after": served_after, "during": percentiles(times_during),
+              "served_after": served_after, "during": latency_summary(times_during),
               "failed_requests": failures, "idle_p95_ms": idle_row.get("p95_ms")}
     if result["during"].get("p95_ms") and idle_row.get("p95_ms"):
         result["p95_ratio_during_vs_idle"] = round(result["during"]["p95_ms"] / idle_row["p95_ms"], 2)

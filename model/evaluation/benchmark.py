@@ -46,10 +46,20 @@ def _click_run(predictor, image: np.ndarray, gt: np.ndarray, clicks: int) -> lis
     return times
 
 
+def latency_summary(seconds: list[float]) -> dict[str, float]:
+    """{"requests", "p50_ms", "p95_ms", "mean_ms", "max_ms"} of durations in seconds ({"requests": 0}
+    when there are none): the one place every benchmark, here and in scripts/, reduces latencies."""
+    if not len(seconds):
+        return {"requests": 0}
+    ms = np.asarray(seconds, dtype=float) * 1000
+    return {"requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "mean_ms": round(float(ms.mean()), 1),
+            "max_ms": round(float(ms.max()), 1)}
+
+
 def _stats(times: list[float]) -> dict[str, float]:
-    ms = np.array(times) * 1000
-    return {"p50_ms": round(float(np.percentile(ms, 50)), 1), "p95_ms": round(float(np.percentile(ms, 95)), 1),
-            "mean_ms": round(float(ms.mean()), 1), "calls": len(times)}
+    s = latency_summary(times)
+    return {"p50_ms": s["p50_ms"], "p95_ms": s["p95_ms"], "mean_ms": s["mean_ms"], "calls": s["requests"]}
 
 
 def run_modes(predictors: Mapping[str, Any], clicks: int = 10, runs: int = 3, width: int = 640, height: int = 480,
