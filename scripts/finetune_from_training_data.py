@@ -14,6 +14,12 @@ fixed held-out split and on GrabCut.
 
 Writes OUT/report.json (and OUT/work/: the store and the candidate checkpoint, not committed).
 GrabCut is a benchmark here, never a training source.
+
+A candidate worth bundling is written as a bundle (its version, the training data it really saw,
+this stage's recipe in its provenance) with
+
+    python scripts/finetune_from_training_data.py --bundle-from runs/ft-recipe/RUN \
+        --bundle-version effl0-c14-whole-objects --bundle-to model/weights/fcanet-efficientnet-lite0.safetensors
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def pick_objects(cfg, count: int, seed: int):
-    """`count` objects drawn by source weight from the config's training split (held-out excluded)."""
+def pick_objects(cfg, count: int, seed: int, min_area_fraction: float = 0.0):
+    """`count` objects drawn by source weight from the config's training split (held-out excluded),
+    each covering at least `min_area_fraction` of its image."""
     import numpy as np
 
     from model.training.run import training_sources
@@ -37,8 +44,11 @@ def pick_objects(cfg, count: int, seed: int):
     sources, weights, _ = training_sources(cfg)
     rng = np.random.default_rng(seed)
     p = np.asarray(weights, float) / float(np.sum(weights))
+    total = sum(len(s) for s in sources)
     picked, seen = [], set()
     while len(picked) < count:
+        if len(seen) >= total:
+            raise ValueError(f"only {len(picked)} objects of the training split meet the size limits, not {count}")
         s = int(rng.choice(len(sources), p=p))
         i = int(rng.integers(len(sources[s])))
         if (s, i) in seen:
@@ -48,8 +58,37 @@ def pick_objects(cfg, count: int, seed: int):
         mask = sample.load_mask()
         if mask.sum() < 400:  # a click target a labeler would not bother with
             continue
+        if mask.mean() < min_area_fraction:
+            continue
         picked.append((f"{getattr(sources[s], 'name', s)}:{sample.image_id}", sample.load_image(), mask))
     return picked
+
+
+def write_bundle(run: Path, version: str, to: Path) -> None:
+    """The candidate of `run` (an earlier --out) as a bundle: the same weights, metadata that names
+    the data it was trained on (its config's `trained_on`, not the fine-tuning job's "corrections",
+    which here are objects of that same data) and this stage's settings."""
+    import dataclasses
+
+    from model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
+    from model.training.config import TrainConfig
+
+    report = json.loads((run / "report.json").read_text())
+    network, meta = load_checkpoint(report["candidate"])
+    base = read_metadata(report["base"])
+    cfg = TrainConfig.from_yaml(report["config"]["config"])
+    trained_on = list(dict.fromkeys([*base.provenance.get("trained_on", []), *cfg.trained_on]))
+    provenance = dict(meta.provenance)
+    provenance.update({
+        "trained_on": trained_on, "recipe": {**meta.provenance.get("recipe", {}), "trained_on": trained_on},
+        "stage": {"script": report["command"], "objects": len(report["corrections"])
+                  if isinstance(report["corrections"], list) else report["corrections"],
+                  "objects_from": report["config"]["config"],
+                  "min_area_fraction": report["config"].get("min_area_fraction", 0.0),
+                  "candidate_version": meta.version},
+    })
+    save_checkpoint(to, network, dataclasses.replace(meta, version=version, provenance=provenance))
+    print(f"wrote {to} ({version}, trained on {', '.join(trained_on)})")
 
 
 def main() -> int:
@@ -60,6 +99,8 @@ def main() -> int:
                     help="config whose data the job mixes in (the learning loop's defence)")
     ap.add_argument("--checkpoint", help="base model (default: the bundled one)")
     ap.add_argument("--corrections", type=int, default=60)
+    ap.add_argument("--min-area-fraction", type=float, default=0.0,
+                    help="only objects covering at least this fraction of their image (large, whole objects)")
     ap.add_argument("--store", help="train on this existing store (an earlier run's OUT/work/store) instead of building one")
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--lr", type=float, default=0.005)
@@ -75,8 +116,18 @@ def main() -> int:
     ap.add_argument("--grabcut-limit", type=int, help="score only the first N GrabCut images")
     ap.add_argument("--skip-base", action="store_true", help="do not score the base model (known figures)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", help="run folder (required unless --bundle-from)")
+    ap.add_argument("--bundle-from", help="an earlier run folder: write its candidate as a bundle and stop")
+    ap.add_argument("--bundle-version", help="the bundle's version (with --bundle-from)")
+    ap.add_argument("--bundle-to", help="where to write the bundle (with --bundle-from)")
     args = ap.parse_args()
+    if args.bundle_from:
+        if not (args.bundle_version and args.bundle_to):
+            ap.error("--bundle-from needs --bundle-version and --bundle-to")
+        write_bundle(Path(args.bundle_from), args.bundle_version, Path(args.bundle_to))
+        return 0
+    if not args.out:
+        ap.error("--out is required")
 
     import torch
 
@@ -106,7 +157,7 @@ def main() -> int:
 
         labeler = Predictor.from_checkpoint(base)
         store = open_store(store_path)
-        for name, image, mask in pick_objects(cfg, args.corrections, args.seed):
+        for name, image, mask in pick_objects(cfg, args.corrections, args.seed, args.min_area_fraction):
             sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
             clicks = evaluate_sample(labeler, sample, args.annotator_clicks, sis=True, early_stop=True)[0].clicks
             store.add(source="gradio", image=image, mask=mask, project="training-data", annotation_id=None,
