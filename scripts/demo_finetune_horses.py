@@ -66,7 +66,7 @@ def main() -> int:
     ap.add_argument("--grabcut", default="../shared/datasets/GrabCut")
     ap.add_argument("--anchor-set", default="coco_mval:../shared/datasets/COCO_MVal",
                     help="the gate's forgetting check: objects of the bundle's training domain (NAME:ROOT)")
-    ap.add_argument("--anchor-count", type=int, default=20)
+    ap.add_argument("--anchor-count", type=int, default=80)
     ap.add_argument("--original-config", default="model/training/configs/default.yaml",
                     help="the bundle's training config, whose data the 'mix' variant mixes in")
     ap.add_argument("--checkpoint", help="base model (default: the bundled one)")
@@ -75,7 +75,7 @@ def main() -> int:
                     help="score the first N horses of the score half (default 60: 164 cost hours on 2 "
                          "shared cores; 0: all)")
     ap.add_argument("--grabcut-limit", type=int, help="score only the first N GrabCut images (smoke runs)")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--lr", type=float, default=0.005)
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the fine-tuning (2 cores)")
     ap.add_argument("--annotator-clicks", type=int, default=5)

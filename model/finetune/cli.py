@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from .gate import DEFAULT_ANCHOR_TOLERANCE
+    from .gate import DEFAULT_ANCHOR_COUNT, DEFAULT_ANCHOR_TOLERANCE
     from .job import DEFAULT_L2SP_WEIGHT
 
     p = sub.add_parser("finetune", help="fine-tune the served model on the corrections store")
@@ -27,7 +27,7 @@ def register(sub) -> None:
     p.add_argument("--anchor-set", metavar="NAME:ROOT",
                    help="the forgetting check's objects of the base domain, a dataset NAME:ROOT "
                         "(e.g. coco_mval:/data/COCO_MVal); default: the earliest corrections, held back")
-    p.add_argument("--anchor-count", type=int, default=20, help="objects taken evenly from --anchor-set")
+    p.add_argument("--anchor-count", type=int, default=DEFAULT_ANCHOR_COUNT, help="objects taken evenly from --anchor-set")
     p.add_argument("--anchor-fraction", type=float, default=0.15,
                    help="without --anchor-set: share of the earliest images held back as anchors")
     p.add_argument("--anchor-tolerance", type=float, default=DEFAULT_ANCHOR_TOLERANCE,

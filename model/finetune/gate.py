@@ -23,6 +23,11 @@ import numpy as np
 #: the bundle's own anchor NoC@90 is 13.10 in float32 and 13.60 in bfloat16 (the horse
 #: demonstration's 20 COCO_MVal anchors). A candidate that forgot moved it by 2.7 there.
 DEFAULT_ANCHOR_TOLERANCE = 0.5
+#: Objects of a configured anchor set. 20 was too few: a horse candidate scored 12.60 -> 13.45 on
+#: 20 COCO_MVal anchors (refused) but 11.80 -> 11.40 on 80 (better), while the candidate that
+#: forgot scored 12.60 -> 15.50 and 11.80 -> 14.54 (docs/learning-loop.md). Scoring 80 anchors
+#: costs about a minute and a half a model on 2 cores (network output, up to 20 clicks).
+DEFAULT_ANCHOR_COUNT = 80
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .gate import DEFAULT_ANCHOR_TOLERANCE, gate, score
+from .gate import DEFAULT_ANCHOR_COUNT, DEFAULT_ANCHOR_TOLERANCE, gate, score
 
 #: The L2-SP weight when no original data is mixed in. Not tuned: it measurably shortens the
 #: weights' drift from the base, but does not stop a new domain that contradicts the old one
@@ -56,7 +56,7 @@ class FinetuneConfig:
     #: The forgetting check's anchor set, NAME:ROOT (`anchors.py`); None: a held-back slice
     #: (anchor_fraction of the images) of the earliest corrections, when the store has enough.
     anchor_set: str | None = None
-    anchor_count: int = 20
+    anchor_count: int = DEFAULT_ANCHOR_COUNT
     anchor_fraction: float = 0.15
     anchor_tolerance: float = DEFAULT_ANCHOR_TOLERANCE
     #: L2-SP weight (`l2sp.py`); None: DEFAULT_L2SP_WEIGHT without original data, 0 with it.
