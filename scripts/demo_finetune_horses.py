@@ -61,12 +61,14 @@ def score(checkpoint: str, samples, max_clicks: int, desc: str, default_output: 
 
 
 def main() -> int:
+    from model.finetune.gate import DEFAULT_ANCHOR_COUNT  # numpy only: --help stays light
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--horses", default="../shared/datasets/WeizmannHorse")
     ap.add_argument("--grabcut", default="../shared/datasets/GrabCut")
     ap.add_argument("--anchor-set", default="coco_mval:../shared/datasets/COCO_MVal",
                     help="the gate's forgetting check: objects of the bundle's training domain (NAME:ROOT)")
-    ap.add_argument("--anchor-count", type=int, default=80)
+    ap.add_argument("--anchor-count", type=int, default=DEFAULT_ANCHOR_COUNT)
     ap.add_argument("--original-config", default="model/training/configs/default.yaml",
                     help="the bundle's training config, whose data the 'mix' variant mixes in")
     ap.add_argument("--checkpoint", help="base model (default: the bundled one)")
