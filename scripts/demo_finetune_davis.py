@@ -25,23 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def robot_clicks(predictor, sample, max_clicks: int):
-    """The robot user's ordered clicks until IoU 0.9 (or max_clicks): what a labeler would submit."""
-    from model.evaluation.loop import evaluate_sample
-
-    return evaluate_sample(predictor, sample, max_clicks, sis=True, early_stop=True)[0].clicks
-
-
-def score(checkpoint: str, samples, max_clicks: int, desc: str) -> dict:
-    from model import Predictor
-    from model.evaluation.loop import evaluate_samples
-
-    result = evaluate_samples(Predictor.from_checkpoint(checkpoint), samples, max_clicks=max_clicks, sis=True,
-                              early_stop=True, desc=desc)
-    return {"samples": len(samples), "noc85": result.noc["85"], "noc90": result.noc["90"],
-            "over_max_90": result.over_max["90"], "miou_per_click": [round(v, 4) for v in result.miou_per_click]}
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--davis", required=True)
@@ -60,6 +43,7 @@ def main() -> int:
     from model import Predictor, default_checkpoint_path
     from model.corrections import open_store
     from model.evaluation.datasets import load_dataset
+    from model.evaluation.scoring import robot_clicks, score_checkpoint
     from model.finetune.job import FinetuneConfig, run_finetune
 
     out = Path(args.out)
@@ -83,8 +67,10 @@ def main() -> int:
 
     report = {"command": "python " + " ".join(sys.argv), "base": base, "base_version": read_metadata(base).version, "davis_frames": [block[0].name, block[-1].name], "corrections": len(corrections),
               "score_frames": len(held), "steps": args.steps}
-    report["davis_before"] = score(base, held, args.max_clicks, "DAVIS score set, before")
-    report["grabcut_before"] = score(base, grabcut, args.max_clicks, "GrabCut, before")
+    report["davis_before"] = score_checkpoint(base, held, args.max_clicks, "DAVIS score set, before",
+                                              output="default", progress=True)
+    report["grabcut_before"] = score_checkpoint(base, grabcut, args.max_clicks, "GrabCut, before",
+                                                output="default", progress=True)
     result = run_finetune(FinetuneConfig(store=str(out / "store"), from_checkpoint=base, steps=args.steps,
                                          out_dir=str(out / "model"), original_config=args.original_config,
                                          eval_max_clicks=args.max_clicks))
@@ -92,8 +78,10 @@ def main() -> int:
                           "internal_heldout_before": result.before, "internal_heldout_after": result.after,
                           "gate": result.extra.get("gate"), "defence": result.extra.get("defence"),
                           "seconds": round(result.seconds, 1)}
-    report["davis_after"] = score(result.checkpoint, held, args.max_clicks, "DAVIS score set, after")
-    report["grabcut_after"] = score(result.checkpoint, grabcut, args.max_clicks, "GrabCut, after")
+    report["davis_after"] = score_checkpoint(result.checkpoint, held, args.max_clicks, "DAVIS score set, after",
+                                             output="default", progress=True)
+    report["grabcut_after"] = score_checkpoint(result.checkpoint, grabcut, args.max_clicks, "GrabCut, after",
+                                               output="default", progress=True)
     report["seconds"] = round(time.time() - t0, 1)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     rows = [("DAVIS score set (odd frames)", "davis"), ("GrabCut (forgetting check)", "grabcut")]

@@ -41,25 +41,6 @@ VARIANTS = {
 }
 
 
-def robot_clicks(predictor, sample, max_clicks: int):
-    """The robot user's ordered clicks until IoU 0.9 (or max_clicks): what a labeler would submit."""
-    from model.evaluation.loop import evaluate_sample
-
-    return evaluate_sample(predictor, sample, max_clicks, sis=True, early_stop=True)[0].clicks
-
-
-def score(checkpoint: str, samples, max_clicks: int, desc: str, default_output: bool = False) -> dict:
-    from model import Predictor
-    from model.predictor_flags import OUTPUT_MODES
-    from model.evaluation.loop import evaluate_samples
-
-    options = {} if default_output else OUTPUT_MODES["network"]
-    result = evaluate_samples(Predictor.from_checkpoint(checkpoint, **options), samples, max_clicks=max_clicks,
-                              sis=True, early_stop=True, desc=desc, progress=False)
-    return {"samples": len(samples), "noc85": result.noc["85"], "noc90": result.noc["90"],
-            "over_max_90": result.over_max["90"], "miou_per_click": [round(v, 4) for v in result.miou_per_click]}
-
-
 def main() -> int:
     from model.finetune.gate import DEFAULT_ANCHOR_COUNT  # numpy only: --help stays light
 
@@ -107,6 +88,7 @@ def main() -> int:
     from model.checkpoint import read_metadata
     from model.corrections import open_store
     from model.evaluation.datasets import load_dataset
+    from model.evaluation.scoring import robot_clicks, score_checkpoint
     from model.finetune.job import FinetuneConfig, run_finetune
 
     torch.set_num_threads(args.threads)
@@ -152,13 +134,14 @@ def main() -> int:
         previous = json.loads(Path(args.base_scores).read_text())
         report["base_scores"] = previous["base_scores"]
     else:
-        report["base_scores"] = {"horses": score(base, score_half, args.max_clicks, "horses, base"),
-                                 "grabcut": score(base, grabcut, args.max_clicks, "GrabCut, base")}
+        scores = report["base_scores"] = {
+            "horses": score_checkpoint(base, score_half, args.max_clicks, "horses, base"),
+            "grabcut": score_checkpoint(base, grabcut, args.max_clicks, "GrabCut, base")}
         if args.default_output:
-            report["base_scores"]["grabcut_default"] = score(base, grabcut, args.max_clicks, "GrabCut default, base",
-                                                             default_output=True)
-            report["base_scores"]["horses_default"] = score(base, score_half, args.max_clicks, "horses default, base",
-                                                            default_output=True)
+            scores["grabcut_default"] = score_checkpoint(base, grabcut, args.max_clicks, "GrabCut default, base",
+                                                         output="default")
+            scores["horses_default"] = score_checkpoint(base, score_half, args.max_clicks, "horses default, base",
+                                                        output="default")
     for name in variants:
         description, overrides = VARIANTS[name]
         overrides = dict(overrides)
@@ -175,15 +158,15 @@ def main() -> int:
                  "heldout_records": result.heldout_records,
                  "train_seconds": result.extra["train_seconds"], "train_cpu_seconds": result.extra["train_cpu_seconds"],
                  "job_seconds": round(result.seconds, 1),
-                 "grabcut": score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut, {name}")}
+                 "grabcut": score_checkpoint(result.checkpoint, grabcut, args.max_clicks, f"GrabCut, {name}")}
         if args.horse_scores == "all" or (args.horse_scores == "first" and name == variants[0]):
-            entry["horses"] = score(result.checkpoint, score_half, args.max_clicks, f"horses, {name}")
+            entry["horses"] = score_checkpoint(result.checkpoint, score_half, args.max_clicks, f"horses, {name}")
             if args.default_output:
-                entry["horses_default"] = score(result.checkpoint, score_half, args.max_clicks,
-                                                f"horses default, {name}", default_output=True)
+                entry["horses_default"] = score_checkpoint(result.checkpoint, score_half, args.max_clicks,
+                                                           f"horses default, {name}", output="default")
         if args.default_output:
-            entry["grabcut_default"] = score(result.checkpoint, grabcut, args.max_clicks, f"GrabCut default, {name}",
-                                             default_output=True)
+            entry["grabcut_default"] = score_checkpoint(result.checkpoint, grabcut, args.max_clicks,
+                                                        f"GrabCut default, {name}", output="default")
         report["variants"][name] = entry
         (out / "report.json").write_text(json.dumps(report, indent=2))
     report["seconds"] = round(time.time() - t0, 1)

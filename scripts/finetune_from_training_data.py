@@ -134,9 +134,8 @@ def main() -> int:
     from model import Predictor, default_checkpoint_path
     from model.corrections import open_store
     from model.evaluation.datasets import load_dataset
-    from model.evaluation.loop import evaluate_sample, evaluate_samples
+    from model.evaluation.scoring import robot_clicks, score_checkpoint
     from model.finetune.job import FinetuneConfig, run_finetune
-    from model.predictor_flags import OUTPUT_MODES
     from model.training.config import TrainConfig
     from model.training.run import make_validator, training_sources
 
@@ -159,7 +158,7 @@ def main() -> int:
         store = open_store(store_path)
         for name, image, mask in pick_objects(cfg, args.corrections, args.seed, args.min_area_fraction):
             sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
-            clicks = evaluate_sample(labeler, sample, args.annotator_clicks, sis=True, early_stop=True)[0].clicks
+            clicks = robot_clicks(labeler, sample, args.annotator_clicks)
             store.add(source="gradio", image=image, mask=mask, project="training-data", annotation_id=None,
                       clicks=clicks, author="robot")
             names.append(name)
@@ -183,11 +182,10 @@ def main() -> int:
 
         network, meta = load_checkpoint(checkpoint)
         heldout = validate(network.eval(), meta)
-        g = evaluate_samples(Predictor.from_checkpoint(checkpoint, **OUTPUT_MODES["network"]), grabcut,
-                             max_clicks=args.max_clicks, sis=True, early_stop=True, desc=desc, progress=False)
+        g = score_checkpoint(checkpoint, grabcut, args.max_clicks, desc)
         return {"heldout": {k: heldout[k] for k in ("noc85", "noc90", "miou_per_click") if k in heldout},
-                "grabcut": {"images": len(grabcut), "noc85": g.noc["85"], "noc90": g.noc["90"],
-                            "miou_at_1": round(g.miou_per_click[0], 4)}}
+                "grabcut": {"images": g["samples"], "noc85": g["noc85"], "noc90": g["noc90"],
+                            "miou_at_1": g["miou_per_click"][0]}}
 
     report = {"command": "python scripts/finetune_from_training_data.py " + " ".join(sys.argv[1:]),
               "base": os.path.relpath(base), "candidate": result.checkpoint, "version": result.version,
