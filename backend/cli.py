@@ -12,7 +12,7 @@ def register(sub) -> None:
         "serve", help="run the Label Studio ML backend",
         description="Serve FCA-Net to Label Studio (GET /health, POST /setup, /predict, /webhook). "
                     "Label Studio settings come from LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY; "
-                    "see the README section Smart labeling in Label Studio.",
+                    "see the README section Label Studio in five steps.",
     )
     p.add_argument("--host", help="interface to listen on (default $FCANET_HOST or 127.0.0.1; 0.0.0.0 in Docker)")
     p.add_argument("--port", type=int, help="port (default $FCANET_PORT or 9090)")

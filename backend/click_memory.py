@@ -1,7 +1,7 @@
 """Keeping each object's ordered clicks when Label Studio sends only the newest one.
 
 What Label Studio 1.23 sends (read in its front-end source and seen in a real browser, see
-the README section Smart labeling in Label Studio): on every smart click the context holds the *dynamic* keypoints of
+the README section Label Studio in five steps): on every smart click the context holds the *dynamic* keypoints of
 the clicked label that are still in the annotation, in creation order. With "auto-accept
 suggestions" off (the default) that is the object's whole sequence until the labeler
 accepts or rejects the suggestion (both delete those keypoints). With auto-accept on, each

@@ -3,7 +3,8 @@
 Every click re-exports the mask (PNG and COCO RLE JSON) for the download buttons; the files go
 into the session's own folder under one root and overwrite the previous click's, so a session
 holds two files however long it clicks. The folder is removed when the browser session ends
-(Gradio's unload event) and the root when the app is closed. Gradio serves its own copies from
+(Gradio's unload event); a root this class made itself is removed when the app's process exits
+(or the object is collected), one given to it by `close()`. Gradio serves its own copies from
 its cache, which `build_demo` bounds with `delete_cache`.
 """
 
@@ -12,13 +13,19 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 
 class SessionDownloads:
     def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="fcanet-app-"))
-        self.root.mkdir(parents=True, exist_ok=True)
+        if root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="fcanet-app-"))
+            # Runs at interpreter exit too (Ctrl-C on `fcanet demo`), so no fcanet-app-* is left.
+            weakref.finalize(self, shutil.rmtree, str(self.root), True)
+        else:
+            self.root = Path(root)
+            self.root.mkdir(parents=True, exist_ok=True)
 
     def folder(self, session_id: str | None) -> Path:
         """The session's folder (created on demand); the id is reduced to a safe file name."""

@@ -8,7 +8,6 @@ page; the wiring in app.py turns it into a warning instead of a broken app.
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -131,13 +130,14 @@ def status(session: Session) -> str:
             f"object {area:.1f}% of the image · model {session.model_version}{refining}")
 
 
-def export_files(session: Session, directory: str | None = None) -> tuple[str, str]:
-    """(mask PNG path, COCO RLE JSON path) at the image's own size."""
+def export_files(session: Session, directory: str) -> tuple[str, str]:
+    """(mask PNG path, COCO RLE JSON path) at the image's own size, written into `directory` (the
+    browser session's own folder, `downloads.py`), overwriting the previous click's."""
     from model.corrections.coco import mask_geometry
 
     if session.mask is None:
         raise AppError("there is no mask yet: click on the object first")
-    out = Path(directory or tempfile.mkdtemp(prefix="fcanet-"))
+    out = Path(directory)
     png = out / "mask.png"
     Image.fromarray(session.mask.astype(np.uint8) * 255).save(png)
     h, w = session.mask.shape

@@ -38,7 +38,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .clicks import Click
+from .clicks import Click, object_box
 from .refine_config import BandCutConfig
 
 #: Colour histogram: bins per channel (16^3 = 4096 bins).
@@ -103,10 +103,11 @@ def band_mask(mask: np.ndarray, clicks: Sequence[Click], config: BandCutConfig) 
 
 
 def _box_of(band: np.ndarray) -> tuple[int, int, int, int]:
-    """(y0, y1, x0, x1), ends exclusive: the band's bounding box, one pixel wider on each side."""
+    """(y0, y1, x0, x1), ends exclusive: the band's bounding box (`object_box`), one pixel wider on
+    each side."""
     height, width = band.shape
-    ys, xs = np.nonzero(band)
-    return max(0, ys.min() - 1), min(height, ys.max() + 2), max(0, xs.min() - 1), min(width, xs.max() + 2)
+    x0, y0, x1, y1 = object_box(band, ())
+    return max(0, y0 - 1), min(height, y1 + 1), max(0, x0 - 1), min(width, x1 + 1)
 
 
 def _colour_costs(colour_index: np.ndarray, fg: np.ndarray, bg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -37,8 +37,9 @@ class GraphCutRefineConfig:
     or at most cut_side pixels on its long side (0: no cap; about 1 s a click on a 640x480 photo)."""
 
     #: Chosen on training images (`scripts/tune_refinement.py`, every 16th COCO_MVal object, the
-    #: campaign 13 bundle with edge refinement; JSON in runs/eval/tune-graphcut-c13.jsonl): NoC@85/90
-    #: 7.04 / 10.74 without. At 320 px and 3 iterations: weight 0.25 / 0.35 / 0.5 gave 5.64 / 8.04,
+    #: campaign 13 bundle with edge refinement; JSON in
+    #: docs/results/screens/tune-graphcut-c13.jsonl): NoC@85/90 7.04 / 10.74 without. At 320 px
+    #: and 3 iterations: weight 0.25 / 0.35 / 0.5 gave 5.64 / 8.04,
     #: 5.64 / 7.94, 5.86 / 8.08; margin 0.1 / 0.5 (weight 0.5) 5.74 / 7.96, 6.28 / 8.44; min_margin
     #: 0.1 / 0.2 (weight 0.5) 5.98 / 8.22, 6.42 / 8.70. At weight 0.35: 160 px, 3 / 1 iterations
     #: 5.80 / 8.12, 5.78 / 8.04; 200 px, 2 iterations 5.82 / 8.08; 480 px 5.72 / 8.02 - all within
@@ -46,8 +47,8 @@ class GraphCutRefineConfig:
     #: against about 370 ms at 320 px and 3.
     #: full_resolution was chosen on BSDS500's hand-traced segments (every 200th, 60; COCO's polygons
     #: are too coarse to show it; `tune_refinement.py --bsds`, JSON in
-    #: runs/eval/tune-graphcut-fullres-bsds-c14.jsonl): NoC@85/90 10.52 / 13.80 without, 10.33 / 13.23
-    #: with; at 320 px and 3 iterations 10.20 / 13.67 and 10.02 / 13.25.
+    #: docs/results/screens/tune-graphcut-fullres-bsds-c14.jsonl): NoC@85/90 10.52 / 13.80 without,
+    #: 10.33 / 13.23 with; at 320 px and 3 iterations 10.20 / 13.67 and 10.02 / 13.25.
     iterations: int = 1
     max_side: int = 160
     margin: float = 0.25
@@ -83,8 +84,9 @@ class BandCutConfig:
 
     #: colour and smoothness chosen on training images with the forward passes shared between settings
     #: (`scripts/screen_band_cut.py`, mean IoU after clicks 1/2/3, JSON in
-    #: runs/eval/screen-band-cut-*-c14.jsonl). Every 400th BSDS500 segment (30): smoothness 4 / 10 / 25
-    #: / 50 at colour 1 gave 0.383 / 0.381 / 0.379 / 0.379 after one click and 0.573 / 0.569 / 0.562 /
+    #: docs/results/screens/screen-band-cut-*-c14.jsonl). Every 400th BSDS500 segment (30):
+    #: smoothness 4 / 10 / 25 / 50 at colour 1 gave 0.383 / 0.381 / 0.379 / 0.379 after one click
+    #: and 0.573 / 0.569 / 0.562 /
     #: 0.556 after three; colour 0.5 / 2 at smoothness 10 0.558 / 0.586 after three; GrabCut with
     #: its full-resolution cut 0.388 / 0.575. Every 16th COCO_MVal object (50), the same order:
     #: 0.724 / 0.726 / 0.719 / 0.714, colour 0.5 / 2 0.721 / 0.721, GrabCut 0.724 after three

@@ -76,8 +76,11 @@ case "$mode" in
       --workers 1 --robot-workers 1 --time-budget 600 --work-dir runs/gpu-dry-run/work
     EVAL_DIR=runs/gpu-dry-run/eval bash "$0" score runs/gpu-dry-run/out 3
     ;;
+  -h|--help)
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"
+    ;;
   *)
-    sed -n '2,20p' "$0"
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0" >&2
     exit 2
     ;;
 esac

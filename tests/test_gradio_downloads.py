@@ -1,6 +1,8 @@
 """The app's downloads: one folder per browser session, overwritten by each click, removed when
 the session ends; Gradio's own cache is swept."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,21 @@ def test_the_app_removes_a_session_folder_on_unload_and_sweeps_gradios_cache(dow
 
     unloads[0].fn(Request())
     assert downloads.sessions() == []
+
+
+def test_a_root_the_app_made_itself_goes_with_it():
+    import gc
+    import subprocess
+    import sys
+
+    downloads = SessionDownloads()
+    root = downloads.root
+    downloads.folder("s1")
+    del downloads
+    gc.collect()
+    assert not root.exists()
+    # ... and when the process ends without closing it (Ctrl-C on `fcanet demo`).
+    code = ("from gradio_app.downloads import SessionDownloads; d = SessionDownloads(); "
+            "d.folder('s1'); print(d.root)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() and not Path(out.strip()).exists()

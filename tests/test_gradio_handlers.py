@@ -174,3 +174,13 @@ def test_a_click_shows_the_fast_mask_first_then_the_refined_one(predictor, sessi
         next(h.add_click_progressive(predictor, session, 1, 1, h.NEGATIVE, True))
     with pytest.raises(h.AppError, match="outside|image"):
         next(h.add_click_progressive(predictor, first, 500, 1, h.POSITIVE, True))
+
+
+def test_the_example_photos_ship_with_the_install():
+    """The app's examples are scikit-image's own photos (in its wheel, no download)."""
+    from gradio_app.app import EXAMPLES, example_image
+
+    assert len(EXAMPLES) >= 2
+    for name in EXAMPLES:
+        image = example_image(name)
+        assert image.ndim == 3 and image.shape[2] == 3 and min(image.shape[:2]) >= 256, name

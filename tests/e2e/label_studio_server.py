@@ -1,6 +1,6 @@
 """Start a real Label Studio (PyPI label-studio==1.23.2 in its own venv) for tests.
 
-Headless, offline and on 127.0.0.1 (settings from the README section Smart labeling in Label Studio): a fresh data
+Headless, offline and on 127.0.0.1 (settings from the README section Label Studio in five steps): a fresh data
 dir, a fixed legacy API token, no version check, loopback ML backends and webhooks
 allowed, local files served from `<workdir>/files`. Our backend runs beside it
 with `BackendServer` (tests/live_servers.py). Used by test_label_studio_e2e.py.
