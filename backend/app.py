@@ -119,7 +119,7 @@ def create_app(config: BackendConfig, predictor=None, store=None, *, launcher: T
     model = FcanetModel(predictor, store=store, fetcher=fetcher,
                         memory=ClickMemory(config.click_memory_items, config.click_memory_ttl_s),
                         launcher=launcher, train_every=config.train_every,
-                        max_annotation_pixels=config.max_annotation_pixels)
+                        max_annotation_pixels=config.max_annotation_pixels, image_workers=config.predict_workers)
     watcher = PromotionWatcher(
         store, model, interval=config.watch_promoted_s, current_version=promoted_version,
         load=lambda path: Predictor.from_checkpoint(path, **config.predictor_options),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.cookiejar
 import logging
 import re
 import threading
@@ -134,7 +135,10 @@ class ImageFetcher:
                  auth: LabelStudioAuth | None = None):
         self.config = config
         self.cache = image_cache(config.image_cache_items, config.image_cache_bytes)
-        self._client = httpx.Client(timeout=config.image_timeout_s, follow_redirects=False, transport=transport)
+        # No cookie jar: cookies match hosts, not origins, so a cookie Label Studio sets (a session)
+        # would otherwise go to an allowed image host on the same host name, and back.
+        self._client = httpx.Client(timeout=config.image_timeout_s, follow_redirects=False, transport=transport,
+                                    cookies=_no_cookies())
         self._auth = auth
         if self._auth is None and config.label_studio_url and config.label_studio_api_key:
             self._auth = LabelStudioAuth(config.label_studio_url, config.label_studio_api_key, transport=transport,
@@ -318,6 +322,11 @@ _UNSAFE_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
 _NOT_ALLOWED = ("the image reference is not allowed: the backend fetches only Label Studio paths on "
                 "LABEL_STUDIO_URL, http(s) URLs on LABEL_STUDIO_URL or a host in FCANET_ALLOWED_IMAGE_HOSTS, "
                 "and data:image URIs")
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A cookie jar that keeps nothing: every Set-Cookie an image host answers is dropped."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 def _refuse(ref: str, why: str, hint: str | None = None):

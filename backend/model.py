@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from collections import deque
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -49,10 +51,15 @@ class FcanetModel:
 
     def __init__(self, predictor, *, store, fetcher: ImageFetcher, memory: ClickMemory,
                  launcher: TrainingLauncher, train_every: int = 0,
-                 max_annotation_pixels: int = DEFAULT_MAX_ANNOTATION_PIXELS):
+                 max_annotation_pixels: int = DEFAULT_MAX_ANNOTATION_PIXELS, image_workers: int = 2):
         self._predictor = predictor
+        #: Images fetched after a webhook answered (attach_image) download and decode at most this
+        #: many at once (the others wait), like predictions (FCANET_PREDICT_WORKERS in the app).
+        self._attach_slots = threading.BoundedSemaphore(max(1, int(image_workers)))
         #: Most mask pixels one webhook may make us decode (all its brushes together).
         self.max_annotation_pixels = int(max_annotation_pixels)
+        #: ... and most mask pixels all webhooks together hold decoded at once (they wait for it).
+        self.decode_budget = PixelBudget(self.max_annotation_pixels)
         #: Start a fine-tuning job after this many newly stored annotations (0: only on START_TRAINING).
         self.train_every = int(train_every)
         self._new_corrections = 0
@@ -225,71 +232,73 @@ class FcanetModel:
         if not isinstance(image_ref, str) or not image_ref:
             raise BadRequest("the task data has no image reference for the labeling config's Image")
         cached = self.fetcher.cached(image_ref)
-        self._check_brush_sizes(brushes, cached)
+        pixels = self._check_brush_sizes(brushes, cached)
 
-        objects, notes = [], []
-        for i, brush in enumerate(brushes):
-            label = _brush_label(brush)
-            if label is not None and label not in config.brush_labels():
-                raise RequestError(f"brush {i + 1} has the unknown label {describe(label)}: the labeling config has "
-                                   f"{sorted(config.brush_labels())}")
-            mask = decode_brush(brush, i)
-            if not mask.any():
-                notes.append(f"brush {i + 1} is empty and was skipped")
-                continue
-            height, width = mask.shape
-            key = (brush.get("to_name"), label)
-            # A keypoint whose to_name or label could not be read is noted on every brush it may
-            # belong to, so that no submitted click disappears without a trace.
-            dropped = [d for (to_name, kp_label), d in bad_points
-                       if to_name in (key[0], None) and kp_label in (label, None)]
-            clicks: list = []
-            keep_clicks = False
-            if key in keypoint_groups and brushes_per_label[key] == 1:
-                clicks, more = clicks_in_image(keypoint_groups[key], width, height)
-                dropped += more
-            else:
-                remembered = self.memory.clicks_for_region(brush.get("id"))
-                if remembered:
-                    try:
-                        clicks = validate_clicks(remembered, width, height)
-                    except ClickError as exc:
-                        dropped += [{"click": n + 1, "x": c.x, "y": c.y, "positive": c.positive,
-                                     "reason": f"the remembered clicks do not fit the mask: {exc}"}
-                                    for n, c in enumerate(remembered)]
-                        clicks = []
+        # Decoded masks live until the store has written them; concurrent webhooks share one budget
+        # of max_annotation_pixels, so many small requests cannot together allocate gigabytes.
+        with self.decode_budget.hold(pixels):
+            objects, notes = [], []
+            for i, brush in enumerate(brushes):
+                label = _brush_label(brush)
+                if label is not None and label not in config.brush_labels():
+                    raise RequestError(f"brush {i + 1} has the unknown label {describe(label)}: the labeling config "
+                                       f"has {sorted(config.brush_labels())}")
+                mask = decode_brush(brush, i)
+                if not mask.any():
+                    notes.append(f"brush {i + 1} is empty and was skipped")
+                    continue
+                height, width = mask.shape
+                key = (brush.get("to_name"), label)
+                # A keypoint whose to_name or label could not be read is noted on every brush it may
+                # belong to, so that no submitted click disappears without a trace.
+                dropped = [d for (to_name, kp_label), d in bad_points
+                           if to_name in (key[0], None) and kp_label in (label, None)]
+                clicks: list = []
+                if key in keypoint_groups and brushes_per_label[key] == 1:
+                    clicks, more = clicks_in_image(keypoint_groups[key], width, height)
+                    dropped += more
                 else:
-                    # Only the brush (after a restart, or once the click memory expired): the
-                    # clicks stored before for this object stay.
-                    keep_clicks = not dropped
-            if dropped:
-                notes.append(f"brush {i + 1}: {len(dropped)} click(s) not stored, see the record's dropped_clicks")
-            region_id = brush.get("id")
-            objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else [],
-                            "region_id": str(region_id)[:200] if isinstance(region_id, (str, int)) and region_id != ""
-                            and not isinstance(region_id, bool) else None,
-                            "dropped_clicks": dropped, "keep_clicks": keep_clicks})
-        if not objects:
-            return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
+                    remembered = self.memory.clicks_for_region(brush.get("id"))
+                    if remembered:
+                        try:
+                            clicks = validate_clicks(remembered, width, height)
+                        except ClickError as exc:
+                            dropped += [{"click": n + 1, "x": c.x, "y": c.y, "positive": c.positive,
+                                         "reason": f"the remembered clicks do not fit the mask: {exc}"}
+                                        for n, c in enumerate(remembered)]
+                            clicks = []
+                # No usable click (only the brush, after a restart or once the click memory expired;
+                # or every submitted click dropped): the clicks stored before for this object stay.
+                keep_clicks = not clicks
+                if dropped:
+                    notes.append(f"brush {i + 1}: {len(dropped)} click(s) not stored, see the record's dropped_clicks")
+                region_id = brush.get("id")
+                objects.append({"mask": mask, "clicks": clicks, "labels": [label] if label else [],
+                                "region_id": str(region_id)[:200] if isinstance(region_id, (str, int))
+                                and region_id != "" and not isinstance(region_id, bool) else None,
+                                "dropped_clicks": dropped, "keep_clicks": keep_clicks})
+            if not objects:
+                return {"status": "ignored", "reason": "every brush mask is empty", "notes": notes}
 
-        height, width = objects[0]["mask"].shape
-        image = cached.data if cached is not None and (cached.height, cached.width) == (height, width) else None
-        completed_by = annotation.get("completed_by")
-        if isinstance(completed_by, dict):
-            completed_by = completed_by.get("email") or completed_by.get("id")
-        lead_time = annotation.get("lead_time")
-        if lead_time is not None and (isinstance(lead_time, bool) or not isinstance(lead_time, (int, float))
-                                      or not 0 <= lead_time < float("inf")):
-            notes.append(f"lead_time {lead_time!r} is not a number of seconds and was not stored")
-            lead_time = None
-        ids = self.store.add_annotation(
-            source=SOURCE, image=image, image_ref=image_ref, objects=objects, project=pid,
-            task_id=task.get("id"), annotation_id=annotation["id"],
-            author=str(completed_by) if completed_by is not None else None,
-            # The interactive predictions that drew the masks came from the model served now
-            # (a promotion between the clicks and the submit is the rare exception).
-            model_version=self._predictor.model_version, lead_time_s=lead_time,
-        )
+            height, width = objects[0]["mask"].shape
+            image = cached.data if cached is not None and (cached.height, cached.width) == (height, width) else None
+            completed_by = annotation.get("completed_by")
+            if isinstance(completed_by, dict):
+                completed_by = completed_by.get("email") or completed_by.get("id")
+            lead_time = annotation.get("lead_time")
+            if lead_time is not None:
+                seconds = _seconds(lead_time)
+                if seconds is None:
+                    notes.append(f"lead_time {describe(lead_time)} is not a number of seconds and was not stored")
+                lead_time = seconds
+            ids = self.store.add_annotation(
+                source=SOURCE, image=image, image_ref=image_ref, objects=objects, project=pid,
+                task_id=task.get("id"), annotation_id=annotation["id"],
+                author=str(completed_by) if completed_by is not None else None,
+                # The interactive predictions that drew the masks came from the model served now
+                # (a promotion between the clicks and the submit is the rare exception).
+                model_version=self._predictor.model_version, lead_time_s=lead_time,
+            )
         image_state = "stored" if image is not None else "reference"
         if image is None and defer is not None:
             defer(self.attach_image, ids[0], image_ref)
@@ -302,10 +311,10 @@ class FcanetModel:
             answer["notes"] = notes
         return answer
 
-    def _check_brush_sizes(self, brushes: list[dict[str, Any]], image) -> None:
-        """Refuse, before any RLE is decoded, brushes whose declared size is over the image pixel
-        limit, larger than the task image (when it is known: cached), not all the same, or
-        together over max_annotation_pixels."""
+    def _check_brush_sizes(self, brushes: list[dict[str, Any]], image) -> int:
+        """The pixels of all brushes together; refuses, before any RLE is decoded, brushes whose
+        declared size is over the image pixel limit, larger than the task image (when it is known:
+        cached), not all the same, or together over max_annotation_pixels."""
         sizes = [brush_size(b, i) for i, b in enumerate(brushes)]
         width, height = sizes[0]
         for i, size in enumerate(sizes[1:], start=2):
@@ -320,12 +329,14 @@ class FcanetModel:
             raise RequestError(f"the annotation's {len(sizes)} brushes hold {total} pixels together, more than "
                                f"the limit of {self.max_annotation_pixels} (FCANET_MAX_ANNOTATION_PIXELS)",
                                status=413)
+        return total
 
     def attach_image(self, record_id: str, image_ref: str) -> None:
         """Fetch a record's image and store it beside the record (after the webhook answered)."""
         try:
-            image = self.fetcher.fetch(image_ref)
-            self.store.attach_image(record_id, image.data)
+            with self._attach_slots:
+                image = self.fetcher.fetch(image_ref)
+                self.store.attach_image(record_id, image.data)
         except Exception as exc:  # noqa: BLE001 - the record is safe; only the image copy is missing
             log.warning("could not attach the image %s to record %s: %s", image_ref, record_id, exc)
 
@@ -346,6 +357,37 @@ class FcanetModel:
                 self.store.remove(record.id)
                 removed += 1
         return {"status": "deleted", "records": removed}
+
+
+class PixelBudget:
+    """At most `capacity` pixels held at once by all threads together; `hold(n)` waits its turn
+    (first come, first served, so a large annotation is not starved by a stream of small ones)."""
+
+    def __init__(self, capacity: int):
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        self.capacity = int(capacity)
+        self.in_use = 0
+        self._cond = threading.Condition()
+        self._line: deque = deque()
+
+    @contextmanager
+    def hold(self, pixels: int) -> Iterator[None]:
+        pixels = max(0, min(int(pixels), self.capacity))
+        ticket = object()
+        with self._cond:
+            self._line.append(ticket)
+            while self._line[0] is not ticket or self.in_use + pixels > self.capacity:
+                self._cond.wait()
+            self._line.popleft()
+            self.in_use += pixels
+            self._cond.notify_all()  # the next in line may fit beside us
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= pixels
+                self._cond.notify_all()
 
 
 # ----------------------------------------------------------------------------- brushes
@@ -409,6 +451,18 @@ def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
         raise BadRequest(f"brush {index + 1}: the RLE holds {flat.size // 4} pixels, the image is "
                          f"{width}x{height}")
     return flat.reshape(height, width, 4)[:, :, 3] > 0
+
+
+def _seconds(value: Any) -> float | None:
+    """value as a finite float of 0 or more, or None (bools, strings, negative numbers, and
+    integers too large for a float, which JSON allows and float() refuses with OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _name(value: Any, what: str) -> str | None:

@@ -38,7 +38,7 @@ def main() -> int:
     from backend.images import ImageFetcher
     from backend.label_config import shipped_label_config
     from backend_fixtures import LS_URL, TOKEN, FakeLabelStudio, FakePredictor, png_bytes, sample_image
-    from live_server import serve
+    from live_servers import serve
     from model.corrections import open_store
 
     tmp = Path(tempfile.mkdtemp(prefix="fcanet-bench-webhooks-"))

@@ -21,11 +21,22 @@ def on_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _from_service_module(longrepr) -> bool:
-    if not (isinstance(longrepr, tuple) and len(longrepr) == 3):
+def _in_service_module(path) -> bool:
+    try:
+        where = Path(str(path)).resolve()
+    except (OSError, ValueError):
         return False
-    where = Path(str(longrepr[0])).resolve()
     return any(where == h or h in where.parents for h in SERVICE_MODULES)
+
+
+def _from_service_module(longrepr, call) -> bool:
+    """Whether a skip was raised in a service module. The skip's reported location is not enough:
+    pytest reports a skip raised inside a fixture (e.g. the PostgreSQL server fixture calling
+    corrections_pg.start_server) at the test's own location, so the raising frames are looked at."""
+    excinfo = getattr(call, "excinfo", None)
+    if excinfo is not None and any(_in_service_module(entry.path) for entry in excinfo.traceback):
+        return True
+    return isinstance(longrepr, tuple) and len(longrepr) == 3 and _in_service_module(longrepr[0])
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -34,7 +45,7 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if not (report.skipped and on_ci()) or hasattr(report, "wasxfail"):
         return
-    if item.get_closest_marker("e2e") is None and not _from_service_module(report.longrepr):
+    if item.get_closest_marker("e2e") is None and not _from_service_module(report.longrepr, call):
         return
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     report.outcome = "failed"

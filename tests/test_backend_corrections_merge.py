@@ -89,6 +89,24 @@ def test_a_brush_only_update_after_a_restart_keeps_the_stored_clicks(backend):
     assert _clicks(after) == [(40, 30, True), (8, 6, False)]
 
 
+@pytest.mark.parametrize("kind", ["no label", "outside the image"])
+def test_an_update_whose_only_keypoint_is_bad_keeps_the_stored_clicks_and_records_the_drop(backend, kind):
+    start, store = backend
+    with start() as url, httpx.Client(base_url=url) as client:
+        created = _event("ANNOTATION_CREATED", [_brush(_box(20, 40, 30, 50)), keypoint(50, 50, kp_id="k1"),
+                                                keypoint(10, 10, False, kp_id="k2")])
+        assert client.post("/webhook", json=created).status_code == 200
+
+    with start() as url, httpx.Client(base_url=url) as client:  # restarted; the update brings one unusable click
+        updated = _event("ANNOTATION_UPDATED", [_brush(_box(20, 45, 30, 55)), BAD_KEYPOINTS[kind]()])
+        r = client.post("/webhook", json=updated)
+        assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+    [after] = store.list()
+    assert store.load_mask(after).sum() == 25 * 25
+    assert _clicks(after) == [(40, 30, True), (8, 6, False)]
+    assert [d["keypoint_id"] for d in after.dropped_clicks] == ["bad"]
+
+
 def test_brush_only_updates_keep_each_objects_clicks_by_region_even_when_reordered(backend):
     start, store = backend
     with start() as url, httpx.Client(base_url=url) as client:

@@ -171,6 +171,26 @@ def test_api_key_only_on_chains_that_stay_on_label_studio(net):
     assert [h.headers.get("authorization") for h in ls.hits] == [f"Token {TOKEN}"] * 2
 
 
+def test_cookies_label_studio_sets_never_reach_another_host(tmp_path):
+    """Cookies match a host name, not an origin: a session cookie from Label Studio must not go to
+    an allowed image host on the same host name (another port), nor that host's cookies to Label Studio."""
+    def with_cookie(name):
+        return lambda hit: (200, {"content-type": "image/png", "set-cookie": f"{name}=secret-{name}; Path=/"}, PNG)
+
+    with RecordingServer({IMAGE: with_cookie("sessionid")}) as ls, \
+            RecordingServer({"/b.png": with_cookie("tracker")}) as other:
+        config = BackendConfig(data_dir=str(tmp_path / "data"), label_studio_url=ls.url, label_studio_api_key=TOKEN,
+                               allowed_image_hosts=(f"127.0.0.1:{other.port}",), watch_promoted_s=0,
+                               finetune_steps=0, image_cache_items=1)
+        app = create_app(config, predictor=FakePredictor(), store=open_store(config.data_dir))
+        with LiveBackend(app) as backend:
+            for ref in (IMAGE, f"http://127.0.0.1:{other.port}/b.png", IMAGE, f"http://127.0.0.1:{other.port}/b.png"):
+                assert backend.post("/predict", _predict(ref)).status_code == 200, ref
+    assert len(ls.hits) == 2 and len(other.hits) == 2  # a cache of one image: every fetch went out
+    assert all("cookie" not in hit.headers for hit in ls.hits + other.hits), [h.headers for h in ls.hits + other.hits]
+    assert all("authorization" not in hit.headers for hit in other.hits)
+
+
 # ----------------------------------------------------------------------------- token refresh
 def _refresh_token() -> str:
     import jwt

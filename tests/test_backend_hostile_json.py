@@ -157,6 +157,18 @@ def test_no_webhook_payload_ends_in_a_500(backend):
     assert backend.post("/webhook", _webhook()).json()["status"] == "stored", "the server keeps serving"
 
 
+def test_a_lead_time_too_large_for_a_float_is_noted_not_a_500(backend):
+    """JSON integers have no size limit; float() refuses one past 1.8e308 (OverflowError)."""
+    for number in (BIG_INT, "-" + BIG_INT, "1e308", "-1"):
+        body = json.dumps(_webhook()).replace('"completed_by": 1', '"completed_by": 1, "lead_time": ' + number)
+        r = backend.post("/webhook", body.encode())
+        assert r.status_code == 200 and r.headers["content-type"].startswith("application/json"), r.text[:300]
+        answer = r.json()
+        assert answer["status"] == "stored", answer
+        if number != "1e308":
+            assert any("lead_time" in note and "not stored" in note and len(note) < 200 for note in answer["notes"])
+
+
 def test_setup_and_train_with_extreme_values(backend):
     for path, body in [("/setup", '{"project": ' + HUGE_INT + "}"), ("/setup", '{"schema": ' + "[" * 4000 + "]" * 4000 + "}"),
                        ("/setup", '{"project": {"id": [1, 2]}, "schema": 1e999}'),

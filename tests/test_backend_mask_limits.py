@@ -6,6 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -99,6 +102,54 @@ def test_brushes_larger_than_the_known_task_image_are_refused(live):
     assert decoded == [] and store.count() == 0
     r = backend.post("/webhook", _event(_brush(80, 60, _real_rle(80, 60))))
     assert r.status_code == 200 and r.json()["status"] == "stored", r.text
+
+
+def test_concurrent_webhooks_share_one_decode_budget(tmp_path, monkeypatch):
+    """Each annotation is within FCANET_MAX_ANNOTATION_PIXELS alone; many sent at once must not
+    decode together (N small webhooks, N times the memory): they wait for one shared budget.
+    Real concurrent HTTP; a mask counts from its decoding until the store call that writes it returns."""
+    width, height, lanes = 80, 60, 8
+    lock = threading.Lock()
+    holding: dict[int, int] = {}  # request thread -> decoded pixels it holds
+    peak = [0]
+    real_decode = ls_brush.decode_rle
+
+    def recording_decode(rle, *args, **kwargs):
+        with lock:
+            me = threading.get_ident()
+            holding[me] = holding.get(me, 0) + int.from_bytes(bytes(rle[:4]), "big") // 4
+            peak[0] = max(peak[0], sum(holding.values()))
+        time.sleep(0.05)  # a decode takes time: room for the others to start theirs
+        return real_decode(rle, *args, **kwargs)
+
+    monkeypatch.setattr(ls_brush, "decode_rle", recording_decode)
+    config = BackendConfig(data_dir=str(tmp_path / "data"), watch_promoted_s=0, finetune_steps=0,
+                           max_annotation_pixels=2 * width * height)
+    store = open_store(config.data_dir)
+    real_add = store.add_annotation
+
+    def add_annotation(**kwargs):
+        try:
+            return real_add(**kwargs)
+        finally:
+            with lock:
+                holding.pop(threading.get_ident(), None)
+
+    store.add_annotation = add_annotation
+    events = [_event(_brush(width, height, _real_rle(width, height), f"a{n}"),
+                     _brush(width, height, _real_rle(width, height), f"b{n}"), annotation_id=100 + n)
+              for n in range(lanes)]
+    start = threading.Barrier(lanes)
+    with LiveBackend(create_app(config, predictor=FakePredictor(), store=store)) as backend:
+        def send(event):
+            start.wait(timeout=30)
+            return backend.post("/webhook", event, timeout=60)
+
+        with ThreadPoolExecutor(lanes) as pool:
+            answers = list(pool.map(send, events))
+    assert all(r.status_code == 200 and r.json()["status"] == "stored" for r in answers), [r.text for r in answers]
+    assert store.count() == 2 * lanes
+    assert peak[0] <= config.max_annotation_pixels, f"{peak[0]} pixels decoded at once"
 
 
 def test_the_store_refuses_masks_over_the_image_pixel_limit(tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ import select
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
@@ -245,6 +246,57 @@ def test_predictions_past_workers_and_queue_get_503_with_retry_after(tmp_path):
     assert results[1].status_code == 200 and results[2].status_code == 200
     assert results[1].json()["results"][0]["result"]
     assert app.state.pool.in_flight == 0
+
+
+def test_images_fetched_after_webhooks_share_the_worker_bound(tmp_path):
+    """A webhook whose image is not cached answers at once and fetches the image afterwards; many
+    such webhooks must not download and decode their images all at once (each may be 100
+    megapixels): at most FCANET_PREDICT_WORKERS fetches run together, the others wait."""
+    from label_studio_sdk.converter import brush
+
+    from tests.live_servers import RecordingServer
+
+    lock, active, peak = threading.Lock(), [0], [0]
+    image = png_bytes(sample_image())
+
+    def slow_image(hit):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.2)
+        with lock:
+            active[0] -= 1
+        return 200, {"content-type": "image/png"}, image
+
+    lanes, workers = 8, 2
+    mask = np.zeros((60, 80), np.uint8)
+    mask[10:30, 10:30] = 255
+    with RecordingServer({f"/i{n}.png": slow_image for n in range(lanes)}) as host:
+        config = BackendConfig(data_dir=str(tmp_path / "data"), allowed_image_hosts=(f"127.0.0.1:{host.port}",),
+                               watch_promoted_s=0, finetune_steps=0, predict_workers=workers)
+        store = open_store(config.data_dir)
+        server = BackendServer(create_app(config, predictor=FakePredictor(), store=store)).start()
+        try:
+            def send(n):
+                event = {"action": "ANNOTATION_CREATED", "project": {"id": 1, "label_config": shipped_label_config()},
+                         "annotation": {"id": 300 + n, "completed_by": 1, "result": [
+                             {"id": f"b{n}", "from_name": "mask", "to_name": "image", "type": "brushlabels",
+                              "original_width": 80, "original_height": 60,
+                              "value": {"format": "rle", "rle": brush.mask2rle(mask), "brushlabels": ["Object"]}}]},
+                         "task": {"id": n, "data": {"image": f"http://127.0.0.1:{host.port}/i{n}.png"}}}
+                return httpx.post(f"{server.url}/webhook", json=event, timeout=30)
+
+            with ThreadPoolExecutor(lanes) as pool:
+                answers = list(pool.map(send, range(lanes)))
+            assert all(r.status_code == 200 and r.json()["image"] == "pending" for r in answers), answers
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and any(r.image_path is None for r in store.list()):
+                time.sleep(0.05)
+        finally:
+            server.stop()
+    assert store.count() == lanes and all(r.image_path for r in store.list()), "every image is attached in the end"
+    assert len(host.hits) == lanes
+    assert peak[0] <= workers, f"{peak[0]} image fetches ran at once with {workers} workers"
 
 
 # ------------------------------------------------------------------------- secrets in config and compose

@@ -228,10 +228,13 @@ class CorrectionStore:
             for index, (obj, mask_path) in enumerate(zip(checked, mask_paths)):
                 clicks_json, dropped_json = clicks_to_json(obj.clicks), dropped_to_json(obj.dropped_clicks)
                 click_count = click_counts[index]
-                if obj.keep_clicks and not obj.clicks and not obj.dropped_clicks:
+                if obj.keep_clicks and not obj.clicks:
                     before = _same_object(old, index, obj)
                     if before is not None:
-                        clicks_json, dropped_json = before["clicks"], before["dropped_clicks"]
+                        # The new drops are recorded beside the old ones; nothing stored is lost.
+                        clicks_json = before["clicks"]
+                        dropped_json = dropped_to_json([*dropped_from_json(before["dropped_clicks"]),
+                                                        *obj.dropped_clicks])
                         if before.get("click_count") is not None:
                             click_count = before["click_count"]
                 row = tx.one(
