@@ -43,3 +43,25 @@ def test_distance_maps():
     assert pos[0, 0] == 0 and pos[0, 3] == 0 and pos[0, 1] == 1
     assert (neg == NO_CLICK_DISTANCE).all()
     assert first[0, 3] == 3
+
+
+def test_first_weight_scales_only_the_first_click_head_and_the_paper_adds_them():
+    torch.manual_seed(0)
+    logits, first_logits = torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8)
+    gt = (torch.rand(2, 1, 8, 8) > 0.5).float()
+    dist = torch.rand(2, 1, 8, 8) * 150
+    paper = ClickLoss()(logits, first_logits, gt, dist, dist, dist)
+    assert torch.allclose(paper["total"], paper["general"] + paper["first"])
+    heavy = ClickLoss(first_weight=3.0)(logits, first_logits, gt, dist, dist, dist)
+    assert torch.allclose(heavy["general"], paper["general"]) and torch.allclose(heavy["first"], paper["first"])
+    assert torch.allclose(heavy["total"], paper["general"] + 3.0 * paper["first"])
+    with pytest.raises(ValueError, match="first_weight"):
+        ClickLoss(first_weight=-1.0)
+
+
+def test_a_negative_first_loss_weight_is_refused_by_the_config():
+    from model.training.config import TrainConfig
+
+    assert TrainConfig(out_dir="x").first_loss_weight == 1.0
+    with pytest.raises(ValueError, match="first_loss_weight"):
+        TrainConfig(out_dir="x", first_loss_weight=-0.5)

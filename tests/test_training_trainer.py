@@ -244,3 +244,8 @@ def test_holdout_seed_fixes_the_held_out_images_across_run_seeds(monkeypatch):
 
     assert held_out(seed=1, holdout_seed=7) == held_out(seed=2, holdout_seed=7)
     assert held_out(seed=1) != held_out(seed=2)
+
+
+def test_the_first_loss_weight_reaches_the_loss(tmp_path):
+    assert Trainer(_cfg(tmp_path / "a"), _dataset()).loss_fn.first_weight == 1.0
+    assert Trainer(_cfg(tmp_path / "b", first_loss_weight=2.5), _dataset()).loss_fn.first_weight == 2.5

@@ -61,6 +61,8 @@ class FinetuneConfig:
     anchor_tolerance: float = DEFAULT_ANCHOR_TOLERANCE
     #: L2-SP weight (`l2sp.py`); None: DEFAULT_L2SP_WEIGHT without original data, 0 with it.
     l2sp_weight: float | None = None
+    #: Weight of the first-click head's loss (`TrainConfig.first_loss_weight`; 1.0 as trained).
+    first_loss_weight: float = 1.0
     #: Torch threads of the job (0: torch's default) and the niceness added to its process.
     threads: int = 0
     nice: int = 0
@@ -166,7 +168,7 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, constant_tail_fraction=0.0, val_every=0,
         checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
         version_prefix=f"ft-{stamp}", short_side=short_side,
-        freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay,
+        freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay, first_loss_weight=cfg.first_loss_weight,
         trained_on=sorted(set((base_meta.provenance.get("trained_on", []) if base_meta else []) + ["corrections"])),
     )
     trainer = Trainer(train_cfg, dataset)

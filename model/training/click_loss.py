@@ -49,13 +49,20 @@ def click_distance_maps(clicks: Sequence[Click], height: int, width: int) -> tup
 
 
 class ClickLoss(nn.Module):
-    """mode "click" (the paper's) or "bce" (unweighted, for ablation)."""
+    """mode "click" (the paper's) or "bce" (unweighted, for ablation).
 
-    def __init__(self, mode: str = "click"):
+    first_weight: the first-click head's share of the total (the paper adds the two losses: 1.0).
+    Larger values push the first-click branch, whose attention the main head follows, harder.
+    """
+
+    def __init__(self, mode: str = "click", first_weight: float = 1.0):
         super().__init__()
         if mode not in ("click", "bce"):
             raise ValueError(f"loss mode is 'click' or 'bce', got {mode!r}")
+        if not first_weight >= 0:
+            raise ValueError(f"first_weight must be 0 or more, got {first_weight}")
         self.mode = mode
+        self.first_weight = float(first_weight)
 
     def forward(self, logits, first_logits, gt, pos_dist, neg_dist, first_dist) -> dict[str, torch.Tensor]:
         bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none")
@@ -74,6 +81,6 @@ class ClickLoss(nn.Module):
             else:
                 first = bce1.mean()
             result["first"] = first
-            total = total + first
+            total = total + self.first_weight * first
         result["total"] = total
         return result

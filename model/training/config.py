@@ -48,6 +48,8 @@ class TrainConfig:
     poly_power: float = 0.9
     constant_tail_fraction: float = 0.1
     loss: str = "click"
+    #: Weight of the first-click head's loss in the total (the paper: 1.0, general + first).
+    first_loss_weight: float = 1.0
     #: Share of samples that get only their first click before iterative training adds the robot's
     #: (`model/training/click_sampler.py`); 0, the paper, draws 1-10 positives and 0-10 negatives for all.
     first_click_only_probability: float = 0.0
@@ -117,6 +119,8 @@ class TrainConfig:
             raise ValueError(f"time_budget_s must be positive seconds, got {self.time_budget_s}")
         if self.anneal_by_time and self.time_budget_s is None:
             raise ValueError("anneal_by_time needs a time_budget_s")
+        if not self.first_loss_weight >= 0:
+            raise ValueError(f"first_loss_weight must be 0 or more, got {self.first_loss_weight}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
         if self.grid_align and aligned_size(self.crop_size) != self.crop_size:

@@ -145,7 +145,7 @@ class Trainer:
             self.model = torch.nn.parallel.DistributedDataParallel(self.network)
         from .click_loss import ClickLoss
 
-        self.loss_fn = ClickLoss(mode=cfg.loss)
+        self.loss_fn = ClickLoss(mode=cfg.loss, first_weight=cfg.first_loss_weight)
         self.step = 0
         self.best_noc = math.inf
         self._fit_started: float | None = None
