@@ -60,6 +60,9 @@ def main() -> int:
     ap.add_argument("--grabcut-limit", type=int, help="score only the first N GrabCut images (smoke runs)")
     ap.add_argument("--steps", type=int, default=250)
     ap.add_argument("--lr", type=float, default=0.005)
+    ap.add_argument("--crop-size", type=int, default=320, help="fine-tuning crop side (the job's default 320)")
+    ap.add_argument("--original-share", type=float, default=0.3,
+                    help="share of each batch drawn from the original data in variants that mix it in")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the fine-tuning (2 cores)")
     ap.add_argument("--annotator-clicks", type=int, default=5)
     ap.add_argument("--max-clicks", type=int, default=20)
@@ -150,7 +153,8 @@ def main() -> int:
                              out_dir=str(work / name), eval_max_clicks=args.max_clicks, holdout_fraction=0.25,
                              anchor_set=args.anchor_set, anchor_count=args.anchor_count,
                              original_config=overrides.pop("original_config", args.original_config),
-                             threads=args.threads, **overrides)
+                             original_share=args.original_share, crop_size=args.crop_size, threads=args.threads,
+                             **overrides)
         result = run_finetune(cfg, progress=False)
         entry = {"description": description, "version": result.version, "promoted": result.promoted,
                  "gate": result.extra["gate"], "defence": result.extra["defence"], "lr": lr,
