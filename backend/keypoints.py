@@ -75,8 +75,8 @@ def _describe(item: dict[str, Any], index: int, reason: str) -> dict[str, Any]:
         described["keypoint_id"] = str(item["id"])[:200]
     for name in ("x", "y"):
         v = value.get(name)
-        if _finite(v) is not None:
-            described[f"{name}_percent"] = _finite(v)
+        if finite_number(v) is not None:
+            described[f"{name}_percent"] = finite_number(v)
     if isinstance(item.get("is_positive", True), bool):
         described["positive"] = item.get("is_positive", True)
     return described
@@ -101,7 +101,7 @@ def _parse_one(i: int, item: dict[str, Any]) -> SmartKeypoint:
     if not isinstance(value, dict):
         raise BadRequest(f"keypoint {i + 1} has no 'value' object")
     x, y = value.get("x"), value.get("y")
-    xf, yf = _finite(x), _finite(y)
+    xf, yf = finite_number(x), finite_number(y)
     if xf is None or yf is None:
         raise BadRequest(f"keypoint {i + 1} needs numeric value.x and value.y (percent), got "
                          f"{describe(x)}, {describe(y)}")
@@ -109,7 +109,7 @@ def _parse_one(i: int, item: dict[str, Any]) -> SmartKeypoint:
     if not isinstance(labels, list) or not labels or not all(isinstance(l, str) and l for l in labels):
         raise BadRequest(f"keypoint {i + 1} needs a label (value.keypointlabels), got {describe(labels)}")
     rotation = item.get("image_rotation", 0) or 0
-    if _finite(rotation) is None:
+    if finite_number(rotation) is None:
         raise BadRequest(f"keypoint {i + 1}: image_rotation must be a number, got {describe(rotation)}")
     if rotation % 360:
         raise RequestError(f"keypoint {i + 1} is on a rotated image (image_rotation={describe(rotation)}): "
@@ -128,7 +128,7 @@ def _parse_one(i: int, item: dict[str, Any]) -> SmartKeypoint:
     )
 
 
-def _finite(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
     """value as a finite float, or None when it is not a number (bools, strings, ...) or is
     not finite or does not fit a float (an integer of hundreds of digits)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -21,7 +21,7 @@ from model import ClickError, max_image_pixels, validate_clicks
 from .click_memory import ClickMemory, labeler_of
 from .errors import BadRequest, RequestError, describe
 from .images import ImageFetcher
-from .keypoints import (SmartKeypoint, clicks_in_image, group_by_label, parse_keypoints,
+from .keypoints import (SmartKeypoint, clicks_in_image, finite_number, group_by_label, parse_keypoints,
                         parse_keypoints_lenient, to_clicks)
 from .label_config import LabelConfig, parse_label_config, shipped_label_config
 from .training import TrainingLauncher
@@ -287,7 +287,8 @@ class FcanetModel:
                 completed_by = completed_by.get("email") or completed_by.get("id")
             lead_time = annotation.get("lead_time")
             if lead_time is not None:
-                seconds = _seconds(lead_time)
+                seconds = finite_number(lead_time)
+                seconds = seconds if seconds is not None and seconds >= 0 else None
                 if seconds is None:
                     notes.append(f"lead_time {describe(lead_time)} is not a number of seconds and was not stored")
                 lead_time = seconds
@@ -451,18 +452,6 @@ def decode_brush(result: dict[str, Any], index: int = 0) -> np.ndarray:
         raise BadRequest(f"brush {index + 1}: the RLE holds {flat.size // 4} pixels, the image is "
                          f"{width}x{height}")
     return flat.reshape(height, width, 4)[:, :, 3] > 0
-
-
-def _seconds(value: Any) -> float | None:
-    """value as a finite float of 0 or more, or None (bools, strings, negative numbers, and
-    integers too large for a float, which JSON allows and float() refuses with OverflowError)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:
-        return None
-    return seconds if 0 <= seconds < float("inf") else None
 
 
 def _name(value: Any, what: str) -> str | None:
