@@ -135,8 +135,8 @@ class ImageFetcher:
                  auth: LabelStudioAuth | None = None):
         self.config = config
         self.cache = image_cache(config.image_cache_items, config.image_cache_bytes)
-        # No cookie jar: cookies match hosts, not origins, so a cookie Label Studio sets (a session)
-        # would otherwise go to an allowed image host on the same host name, and back.
+        # No cookie jar: cookies are scoped by host name, not origin, so a kept cookie (Label
+        # Studio's session) could pass to an allowed image host on the same host name, and back.
         self._client = httpx.Client(timeout=config.image_timeout_s, follow_redirects=False, transport=transport,
                                     cookies=_no_cookies())
         self._auth = auth

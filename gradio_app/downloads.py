@@ -4,8 +4,8 @@ Every click re-exports the mask (PNG and COCO RLE JSON) for the download buttons
 into the session's own folder under one root and overwrite the previous click's, so a session
 holds two files however long it clicks. The folder is removed when the browser session ends
 (Gradio's unload event). A root this class made itself is removed when the app's process exits
-(or the object is collected); a root passed in is removed by `close()`. Gradio serves its own copies from
-its cache, which `build_demo` bounds with `delete_cache`.
+(or the object is collected); a root passed in is removed by `close()`. Gradio serves its own
+copies from its cache, which `build_demo` bounds with `delete_cache`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ def register(sub) -> None:
     p.add_argument("--anchor-set", metavar="NAME:ROOT",
                    help="the forgetting check's objects of the base domain, a dataset NAME:ROOT "
                         "(e.g. coco_mval:/data/COCO_MVal); default: the earliest corrections, held back")
-    p.add_argument("--anchor-count", type=int, default=DEFAULT_ANCHOR_COUNT, help="objects taken evenly from --anchor-set")
+    p.add_argument("--anchor-count", type=int, default=DEFAULT_ANCHOR_COUNT,
+                   help="objects taken evenly from --anchor-set")
     p.add_argument("--anchor-fraction", type=float, default=0.15,
                    help="without --anchor-set: share of the earliest images held back as anchors")
     p.add_argument("--anchor-tolerance", type=float, default=DEFAULT_ANCHOR_TOLERANCE,
