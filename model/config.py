@@ -30,6 +30,9 @@ class NetworkConfig:
     aux_channels: int = 256
     first_click_attention: bool = True
     dropout: float = 0.1
+    #: Width of the boundary head (`model/network/boundary_head.py`): a residual correction of the
+    #: logits at stride 2 from the input itself; 0: none, the paper's network.
+    boundary_channels: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -64,6 +64,8 @@ def main() -> int:
     ap.add_argument("--original-share", type=float, default=0.3,
                     help="share of each batch drawn from the original data in variants that mix it in")
     ap.add_argument("--threads", type=int, default=2, help="torch threads of the fine-tuning (2 cores)")
+    ap.add_argument("--click-prefixes", action="store_true",
+                    help="the job trains every prefix of the labeler's click sequences (FinetuneConfig.click_prefixes)")
     ap.add_argument("--annotator-clicks", type=int, default=5)
     ap.add_argument("--max-clicks", type=int, default=20)
     ap.add_argument("--variants", default="mix,careless",
@@ -154,7 +156,7 @@ def main() -> int:
                              anchor_set=args.anchor_set, anchor_count=args.anchor_count,
                              original_config=overrides.pop("original_config", args.original_config),
                              original_share=args.original_share, crop_size=args.crop_size, threads=args.threads,
-                             **overrides)
+                             click_prefixes=args.click_prefixes, **overrides)
         result = run_finetune(cfg, progress=False)
         entry = {"description": description, "version": result.version, "promoted": result.promoted,
                  "gate": result.extra["gate"], "defence": result.extra["defence"], "lr": lr,

@@ -109,6 +109,8 @@ def main() -> int:
     ap.add_argument("--original-share", type=float, default=0.3)
     ap.add_argument("--first-loss-weight", type=float, default=1.0,
                     help="weight of the first-click head's loss (1.0: the paper's sum)")
+    ap.add_argument("--boundary-channels", type=int,
+                    help="grow a boundary head of this width (model/network/boundary_head.py) before training")
     ap.add_argument("--train-batchnorm", action="store_true", help="update BatchNorm statistics (default: frozen)")
     ap.add_argument("--ema-decay", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -173,7 +175,7 @@ def main() -> int:
                         original_config=args.original_config, original_share=args.original_share,
                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay,
                         l2sp_weight=0.0, seed=args.seed, threads=args.threads,
-                        first_loss_weight=args.first_loss_weight)
+                        first_loss_weight=args.first_loss_weight, boundary_channels=args.boundary_channels)
     result = run_finetune(ft, progress=False)
 
     _, _, held = training_sources(cfg)

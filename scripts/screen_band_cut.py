@@ -60,10 +60,14 @@ def main() -> int:
     parser.add_argument("--bsds")
     parser.add_argument("--every", type=int, default=8)
     parser.add_argument("--clicks", type=int, default=3)
+    parser.add_argument("--setting", nargs="+", help="JSON objects to screen instead of the built-in list, "
+                                                    "e.g. '{\"graphcut\": {\"weight\": 1.0}}' (\"none\" is always added)")
+    parser.add_argument("--checkpoint", help="default: the bundled model")
     args = parser.parse_args()
+    settings = [{"none": True}, *map(json.loads, args.setting)] if args.setting else SETTINGS
     samples = screening_samples(args.coco, args.bsds, args.every)
-    predictor = Predictor.from_checkpoint()  # edge refinement and the band cut's image terms on
-    ious = {json.dumps(s): np.zeros((len(samples), args.clicks)) for s in SETTINGS}
+    predictor = Predictor.from_checkpoint(args.checkpoint)  # edge refinement and the band cut's image terms on
+    ious = {json.dumps(s): np.zeros((len(samples), args.clicks)) for s in settings}
     seconds = {key: 0.0 for key in ious}
     start = time.perf_counter()
     for i, sample in enumerate(samples):
@@ -74,7 +78,7 @@ def main() -> int:
             work_clicks = [state.frame.to_work(c) for c in clicks]
             prob = predictor._work_network_probability(state, work_clicks)
             edge_mask = None
-            for setting in SETTINGS:
+            for setting in settings:
                 key = json.dumps(setting)
                 t = time.perf_counter()
                 out = state.frame.probability_to_original(refine(setting, state, prob, work_clicks))

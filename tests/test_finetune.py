@@ -80,6 +80,20 @@ def test_dataset_uses_real_clicks(store_with_corrections):
     assert item["clicks"][1, 2] == 0  # the recorded negative click kept its sign
 
 
+def test_click_prefixes_train_every_state_of_a_recorded_sequence(store_with_corrections):
+    store, _ = store_with_corrections
+    kw = dict(crop_size=64, seed=0, real_share=1.0, simulated_share=0.0, short_side=48, scale_range=(1.0, 1.0))
+    whole = build_finetune_dataset(store, store.list(), **kw)
+    prefixes = build_finetune_dataset(store, store.list(), click_prefixes=True, **kw)
+    assert {int(whole[g]["num_clicks"]) for g in range(40)} == {2}
+    counts = [int(prefixes[g]["num_clicks"]) for g in range(40)]
+    assert set(counts) == {1, 2}
+    for g in range(40):
+        item = prefixes[g]
+        assert item["clicks"][0, 2] == 1  # the anchor is always kept
+        assert (item["clicks"][int(item["num_clicks"]):] == -1).all()
+
+
 def test_finetune_registers_and_promotes_a_version(store_with_corrections, tiny_checkpoint):
     store, tmp = store_with_corrections
     cfg = FinetuneConfig(store=str(tmp / "store"), from_checkpoint=tiny_checkpoint, steps=2, batch_size=2,
@@ -131,3 +145,17 @@ def test_finetuning_a_grid_aligned_model_keeps_it_aligned(store_with_corrections
 
     meta = read_metadata(result.checkpoint)
     assert meta.grid_align is True and meta.provenance["recipe"]["crop_size"] == 49
+
+
+def test_finetuning_can_grow_a_boundary_head(store_with_corrections, tiny_checkpoint):
+    from model.checkpoint import load_checkpoint, read_metadata
+
+    store, tmp = store_with_corrections
+    cfg = FinetuneConfig(store=str(tmp / "store"), from_checkpoint=tiny_checkpoint, steps=3, batch_size=2,
+                         crop_size=48, eval_max_clicks=2, out_dir=str(tmp / "ft-head"), boundary_channels=4)
+    result = run_finetune(cfg, progress=False)
+    assert read_metadata(tiny_checkpoint).network.boundary_channels == 0
+    network, meta = load_checkpoint(result.checkpoint)
+    assert meta.network.boundary_channels == 4
+    # Three steps moved the head away from its zero start: it is trained, not only carried.
+    assert network.boundary_head.out.weight.abs().sum() > 0

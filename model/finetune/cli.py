@@ -23,6 +23,9 @@ def register(sub) -> None:
     p.add_argument("--project", help="only this project's corrections")
     p.add_argument("--train-batchnorm", action="store_true",
                    help="update BatchNorm statistics on the fine-tuning batches (default: keep the base model's)")
+    p.add_argument("--click-prefixes", action="store_true",
+                   help="train every prefix of the recorded click sequences, not only the whole ones "
+                        "(model/finetune/data.py RealClickDataset)")
     p.add_argument("--ema-decay", type=float, default=0.0, help="moving average of the weights (0: off)")
     p.add_argument("--anchor-set", metavar="NAME:ROOT",
                    help="the forgetting check's objects of the base domain, a dataset NAME:ROOT "
@@ -69,7 +72,8 @@ def run_finetune_cmd(args) -> int:
                          freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay,
                          anchor_set=args.anchor_set, anchor_count=args.anchor_count,
                          anchor_fraction=args.anchor_fraction, anchor_tolerance=args.anchor_tolerance,
-                         l2sp_weight=args.l2sp_weight, threads=args.threads, nice=args.nice)
+                         l2sp_weight=args.l2sp_weight, threads=args.threads, nice=args.nice,
+                         click_prefixes=args.click_prefixes)
     result = run_finetune(cfg, progress=not args.no_progress)
     print(json.dumps(asdict(result), indent=2))
     return 0

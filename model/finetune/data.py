@@ -84,12 +84,16 @@ class CorrectionsSource:
 class RealClickDataset(torch.utils.data.Dataset):
     """Corrections with their own recorded click sequences, at the inference scale, cropped
     to crop_size around the first click (`crop_around_anchor`); item g is a pure function of
-    (seed, g)."""
+    (seed, g).
+
+    prefixes: each item keeps the first k clicks of its sequence, k uniform in 1..n, instead of all
+    n. The labeler made click k after seeing the mask of clicks 1..k-1, so every prefix is a state
+    the served model was really asked about; the whole sequence alone teaches only the last one."""
 
     def __init__(self, source: CorrectionsSource, crop_size: int, short_side: int, seed: int = 0,
-                 scale_range: tuple[float, float] = (1.0, 1.0)):
+                 scale_range: tuple[float, float] = (1.0, 1.0), prefixes: bool = False):
         self.source, self.crop_size, self.short_side = source, crop_size, short_side
-        self.seed, self.scale_range = seed, tuple(scale_range)
+        self.seed, self.scale_range, self.prefixes = seed, tuple(scale_range), prefixes
 
     def __len__(self) -> int:
         return len(self.source)
@@ -97,8 +101,11 @@ class RealClickDataset(torch.utils.data.Dataset):
     def __getitem__(self, g: int) -> dict:
         r = self.source.records[int(g) % len(self.source)]
         rng = np.random.default_rng([self.seed, 11, int(g)])
+        recorded = list(r.clicks)
+        if self.prefixes and len(recorded) > 1:
+            recorded = recorded[:int(rng.integers(1, len(recorded) + 1))]
         img, mask, clicks = crop_around_anchor(self.source.store.load_image(r), self.source.store.load_mask(r),
-                                               list(r.clicks), self.short_side, self.crop_size, rng,
+                                               recorded, self.short_side, self.crop_size, rng,
                                                self.scale_range)
         if rng.random() < 0.5:  # the same flip the simulated samples get
             img, mask = img[:, ::-1].copy(), mask[:, ::-1].copy()
@@ -129,16 +136,18 @@ class ShareDataset(torch.utils.data.Dataset):
 
 def build_finetune_dataset(store, records, crop_size: int, seed: int, original=None,
                            real_share: float = 0.4, simulated_share: float = 0.3, original_share: float = 0.3,
-                           short_side: int | None = None, scale_range: tuple[float, float] = (0.75, 1.25)):
+                           short_side: int | None = None, scale_range: tuple[float, float] = (0.75, 1.25),
+                           click_prefixes: bool = False):
     """Real-click corrections + simulated clicks on corrections + a share of the original data.
 
     short_side: the base model's working short side (default: crop_size); both correction
-    parts are resized to it, jittered by scale_range, as the original training data was."""
+    parts are resized to it, jittered by scale_range, as the original training data was.
+    click_prefixes: the real-click part trains on prefixes of the recorded sequences (`RealClickDataset`)."""
     from ..training.augment import AugmentConfig
 
     short_side = short_side or crop_size
     source = CorrectionsSource(store, records)
-    parts = [RealClickDataset(source, crop_size, short_side, seed, scale_range),
+    parts = [RealClickDataset(source, crop_size, short_side, seed, scale_range, prefixes=click_prefixes),
              MixedObjectDataset([source], [1.0], len(source), seed,
                                 AugmentConfig(crop_size=crop_size, short_side=short_side, scale_range=scale_range))]
     shares = [real_share, simulated_share]

@@ -63,6 +63,11 @@ class FinetuneConfig:
     l2sp_weight: float | None = None
     #: Weight of the first-click head's loss (`TrainConfig.first_loss_weight`; 1.0 as trained).
     first_loss_weight: float = 1.0
+    #: Train the recorded click sequences' prefixes, not only whole sequences (`RealClickDataset`).
+    click_prefixes: bool = False
+    #: Grow a boundary head of this width on a base model without one (`model/network/boundary_head.py`);
+    #: None: the base model's shape.
+    boundary_channels: int | None = None
     #: Torch threads of the job (0: torch's default) and the niceness added to its process.
     threads: int = 0
     nice: int = 0
@@ -161,7 +166,8 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         original, _ = build_datasets(TrainConfig.from_yaml(cfg.original_config, crop_size=crop_size,
                                                            grid_align=grid_align))
     dataset = build_finetune_dataset(store, train, crop_size, cfg.seed, original=original,
-                                     original_share=cfg.original_share, short_side=short_side)
+                                     original_share=cfg.original_share, short_side=short_side,
+                                     click_prefixes=cfg.click_prefixes)
     train_cfg = TrainConfig(
         out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=crop_size,
         grid_align=grid_align,
@@ -169,6 +175,7 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
         version_prefix=f"ft-{stamp}", short_side=short_side,
         freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay, first_loss_weight=cfg.first_loss_weight,
+        network_overrides={} if cfg.boundary_channels is None else {"boundary_channels": cfg.boundary_channels},
         trained_on=sorted(set((base_meta.provenance.get("trained_on", []) if base_meta else []) + ["corrections"])),
     )
     trainer = Trainer(train_cfg, dataset)

@@ -19,6 +19,7 @@ from torch import nn
 from ..config import NetworkConfig
 from .backbones import build_backbone
 from .blocks import conv_bn_relu, init_conv_weights
+from .boundary_head import BoundaryHead
 
 
 class _ASPPModule(nn.Module):
@@ -155,10 +156,12 @@ class FCANet(nn.Module):
             self.first_pred_decoder = PredDecoder(config.attention_channels[-1], config.aux_channels)
         for part in self.head_modules():
             init_conv_weights(part)
+        if config.boundary_channels:
+            self.boundary_head = BoundaryHead(config.boundary_channels)  # initialises itself: a zero correction
 
     def head_modules(self) -> list[nn.Module]:
         """Every part that is not the backbone (trained at the full learning rate)."""
-        names = ["first_conv", "my_aspp", "my_decoder", "pred_decoder", "first_pred_decoder"]
+        names = ["first_conv", "my_aspp", "my_decoder", "pred_decoder", "first_pred_decoder", "boundary_head"]
         return [getattr(self, n) for n in names if hasattr(self, n)]
 
     def forward(
@@ -171,7 +174,8 @@ class FCANet(nn.Module):
     ) -> FCANetOutput:
         """image (B, 3, H, W) normalised; maps (B, 1, H, W) in [0, 1]."""
         size = image.shape[2:]
-        low = self.backbone_pre(torch.cat([image, pos_map, neg_map], dim=1))
+        inputs = torch.cat([image, pos_map, neg_map], dim=1)
+        low = self.backbone_pre(inputs)
         high = self.backbone_last(low)
         first_logits = None
         if self.config.first_click_attention:
@@ -184,5 +188,9 @@ class FCANet(nn.Module):
                     self.first_pred_decoder(attention), size=size, mode="bilinear", align_corners=True
                 )
         x = self.my_decoder(self.my_aspp(high), low)
-        logits = F.interpolate(self.pred_decoder(x), size=size, mode="bilinear", align_corners=True)
+        coarse = self.pred_decoder(x)
+        logits = F.interpolate(coarse, size=size, mode="bilinear", align_corners=True)
+        if self.config.boundary_channels:
+            correction = self.boundary_head(inputs, coarse)
+            logits = logits + F.interpolate(correction, size=size, mode="bilinear", align_corners=True)
         return FCANetOutput(logits=logits, first_logits=first_logits)

@@ -28,6 +28,7 @@ import torch.distributed as dist
 
 from ..checkpoint import CheckpointMetadata, file_digest, load_checkpoint, save_checkpoint
 from ..config import NetworkConfig, preset
+from ..network.boundary_head import grow_boundary_head
 from ..network.fcanet import FCANet
 from ..preprocess import normalise
 from .batch import clicks_from_rows, distances_for, maps_for
@@ -55,6 +56,11 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
         network, meta = load_checkpoint(cfg.init_checkpoint)
         origin = {"initialisation": cfg.init_checkpoint, "initialisation_version": meta.version,
                   "initialisation_sha256": file_digest(cfg.init_checkpoint)}
+        # The one change a checkpoint start may ask of its network's shape: a new boundary head.
+        channels = cfg.network_overrides.get("boundary_channels")
+        if channels is not None and channels != network.config.boundary_channels:
+            network = grow_boundary_head(network, int(channels))
+            origin["grown"] = {"boundary_channels": int(channels)}
         return network.train(), origin
     network = FCANet(network_config(cfg), pretrained_backbone=cfg.pretrained_backbone).train()
     return network, {"initialisation": "imagenet:" + network.config.backbone if cfg.pretrained_backbone else "random"}
