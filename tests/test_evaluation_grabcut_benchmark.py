@@ -69,3 +69,18 @@ def test_benchmark_rejects_unknown_modes(tmp_path, capsys):
 
     assert main(["benchmark", "--modes", "network,turbo", "--json", str(tmp_path / "b.json")]) == 2
     assert "turbo" in capsys.readouterr().err
+
+
+def test_the_grabcut_baseline_gives_the_same_mask_whatever_opencv_s_random_state():
+    import cv2
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    image[30:70, 40:90] = (image[30:70, 40:90] // 2 + 100).astype(np.uint8)
+    clicks = [Click(64, 50), Click(5, 5, False)]
+    predictor = GrabCutPredictor()
+    masks = []
+    for seed in range(6):
+        cv2.setRNGSeed(seed + 1)
+        masks.append(predictor.predict(image, clicks).mask)
+    assert all(np.array_equal(masks[0], m) for m in masks[1:])

@@ -52,6 +52,9 @@ class GrabCutPredictor:
         sh, sw = small.shape[:2]
         seeds = self.seeds(sh, sw, clicks, scale)
         bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+        # GrabCut's k-means starts from OpenCV's random generator: seeded, the same clicks give the
+        # same mask in every run, so two runs of the benchmark compare (as in graphcut_refine).
+        cv2.setRNGSeed(0)
         try:
             cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), seeds, None, bgd, fgd, self.iterations,
                         cv2.GC_INIT_WITH_MASK)
