@@ -1,6 +1,8 @@
 """Screen the band cut's weights on training images, sharing the forward passes between settings.
 
     python scripts/screen_band_cut.py --coco ../shared/datasets/COCO_MVal --every 8 --clicks 3
+    python scripts/screen_band_cut.py --coco ../shared/datasets/COCO_MVal --every 16 --clicks 2 \
+        --setting '{"band": {}}' '{"graphcut": {"weight": 1.0}}'
 
 For every sample the robot user clicks as the EDGE-only output (network + guided filter) leads it, so
 that every setting sees the same click sequence and the same network probabilities; each setting
