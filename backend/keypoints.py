@@ -74,9 +74,9 @@ def _describe(item: dict[str, Any], index: int, reason: str) -> dict[str, Any]:
     if isinstance(item.get("id"), (str, int)) and not isinstance(item.get("id"), bool):
         described["keypoint_id"] = str(item["id"])[:200]
     for name in ("x", "y"):
-        v = value.get(name)
-        if finite_number(v) is not None:
-            described[f"{name}_percent"] = finite_number(v)
+        v = finite_number(value.get(name))
+        if v is not None:
+            described[f"{name}_percent"] = v
     if isinstance(item.get("is_positive", True), bool):
         described["positive"] = item.get("is_positive", True)
     return described

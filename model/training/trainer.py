@@ -58,9 +58,10 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
                   "initialisation_sha256": file_digest(cfg.init_checkpoint)}
         # The one change a checkpoint start may ask of its network's shape: a new boundary head.
         channels = cfg.network_overrides.get("boundary_channels")
-        if channels is not None and channels != network.config.boundary_channels:
-            network = grow_boundary_head(network, int(channels))
-            origin["grown"] = {"boundary_channels": int(channels)}
+        if channels is not None:
+            grown = grow_boundary_head(network, int(channels))
+            if grown is not network:
+                network, origin["grown"] = grown, {"boundary_channels": int(channels)}
         return network.train(), origin
     network = FCANet(network_config(cfg), pretrained_backbone=cfg.pretrained_backbone).train()
     return network, {"initialisation": "imagenet:" + network.config.backbone if cfg.pretrained_backbone else "random"}
