@@ -13,6 +13,8 @@ fixed held-out split and on GrabCut.
         --corrections 60 --steps 150 --out runs/ft-recipe/c60-s150
 
 Writes OUT/report.json (and OUT/work/: the store and the candidate checkpoint, not committed).
+Rerun an interrupted run with the same arguments: it clicks only the objects it had not stored and
+continues training from the last saved state (every quarter of the steps, or the step a SIGTERM hit).
 GrabCut is a benchmark here, never a training source.
 
 A candidate worth bundling is written as a bundle (its version, the training data it really saw,
@@ -62,6 +64,16 @@ def pick_objects(cfg, count: int, seed: int, min_area_fraction: float = 0.0):
             continue
         picked.append((f"{getattr(sources[s], 'name', s)}:{sample.image_id}", sample.load_image(), mask))
     return picked
+
+
+def objects_already_clicked(store, names: list[str]) -> int:
+    """How many of `names` (the run's objects, in the order they are clicked) an interrupted earlier
+    run of the same command stored; raises when the store holds anything else."""
+    stored = [r.task_id for r in store.list()]
+    if stored != names[: len(stored)]:
+        raise ValueError(f"{store!r} holds {len(stored)} records that are not the first objects of this run: "
+                         "pick a new --out")
+    return len(stored)
 
 
 def write_bundle(run: Path, version: str, to: Path) -> None:
@@ -146,8 +158,8 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     work = out / "work"
-    if (work / "candidate").exists():
-        ap.error(f"{work / 'candidate'} exists: pick a new --out")
+    if (work / "candidate" / "finetune.json").exists():
+        ap.error(f"{work / 'candidate'} holds a finished run: pick a new --out")
     work.mkdir(parents=True, exist_ok=True)
     base = args.checkpoint or str(default_checkpoint_path())
     cfg = TrainConfig.from_yaml(args.config)
@@ -158,14 +170,19 @@ def main() -> int:
     if not args.store:
         from model.evaluation.datasets import Sample
 
-        labeler = Predictor.from_checkpoint(base)
         store = open_store(store_path)
-        for name, image, mask in pick_objects(cfg, args.corrections, args.seed, args.min_area_fraction):
+        picked = pick_objects(cfg, args.corrections, args.seed, args.min_area_fraction)
+        done = objects_already_clicked(store, [name for name, _, _ in picked])
+        if done:
+            print(f"{store_path} already holds the first {done} objects: clicking the other {len(picked) - done}")
+        labeler = Predictor.from_checkpoint(base)
+        for name, image, mask in picked[done:]:
             sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
             clicks = robot_clicks(labeler, sample, args.annotator_clicks)
-            store.add(source="gradio", image=image, mask=mask, project="training-data", annotation_id=None,
-                      clicks=clicks, author="robot")
-            names.append(name)
+            # task_id names the object, so an interrupted run resumes where it stopped
+            store.add(source="gradio", image=image, mask=mask, project="training-data", task_id=name,
+                      annotation_id=None, clicks=clicks, author="robot")
+        names = [name for name, _, _ in picked]
         del labeler
     build_seconds = time.time() - t0
 
@@ -175,7 +192,8 @@ def main() -> int:
                         original_config=args.original_config, original_share=args.original_share,
                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay,
                         l2sp_weight=0.0, seed=args.seed, threads=args.threads,
-                        first_loss_weight=args.first_loss_weight, boundary_channels=args.boundary_channels)
+                        first_loss_weight=args.first_loss_weight, boundary_channels=args.boundary_channels,
+                        resume=True)
     result = run_finetune(ft, progress=False)
 
     _, _, held = training_sources(cfg)

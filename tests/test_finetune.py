@@ -159,3 +159,36 @@ def test_finetuning_can_grow_a_boundary_head(store_with_corrections, tiny_checkp
     assert meta.network.boundary_channels == 4
     # Three steps moved the head away from its zero start: it is trained, not only carried.
     assert network.boundary_head.out.weight.abs().sum() > 0
+
+
+def test_an_interrupted_finetune_resumes_to_the_same_weights(store_with_corrections, tiny_checkpoint, monkeypatch):
+    import torch
+
+    from model.checkpoint import load_checkpoint, read_metadata
+    from model.training.trainer import Trainer
+
+    store, tmp = store_with_corrections
+
+    def job(out: str, resume: bool) -> FinetuneConfig:
+        return FinetuneConfig(store=str(tmp / "store"), from_checkpoint=tiny_checkpoint, steps=4, batch_size=2,
+                              crop_size=48, eval_max_clicks=2, out_dir=str(tmp / out), resume=resume)
+
+    straight = run_finetune(job("straight", resume=True), progress=False)  # nothing to resume: starts fresh
+    full_fit = Trainer.fit
+    with monkeypatch.context() as m:  # the process dies after two of the four steps
+        m.setattr(Trainer, "fit", lambda self, progress=True: full_fit(self, max_steps=2, progress=progress))
+        interrupted = run_finetune(job("again", resume=True), progress=False)
+    assert read_metadata(interrupted.checkpoint).version.endswith("step2")
+    steps_run = []
+    full_step = Trainer.train_step
+    monkeypatch.setattr(Trainer, "train_step", lambda self, batch: steps_run.append(self.step) or full_step(self, batch))
+    resumed = run_finetune(job("again", resume=True), progress=False)
+    assert steps_run == [2, 3]  # only the two steps the interrupted run had not made
+    assert read_metadata(resumed.checkpoint).version.endswith("step4")
+    a, _ = load_checkpoint(straight.checkpoint)
+    b, _ = load_checkpoint(resumed.checkpoint)
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.allclose(x.float(), y.float(), atol=1e-5), name
+    steps_run.clear()  # without resume the same folder starts over: a fresh job, as the learning loop wants
+    run_finetune(job("again", resume=False), progress=False)
+    assert steps_run == [0, 1, 2, 3]

@@ -95,3 +95,20 @@ def test_bundle_mode_needs_a_version_and_a_destination(tmp_path, monkeypatch, ca
     with pytest.raises(SystemExit):
         script.main()
     assert "--bundle-version" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_resumes_after_the_objects_it_already_clicked(tmp_path):
+    from model.corrections import open_store
+
+    script = _script()
+    store = open_store(tmp_path / "store")
+    names = ["coco_mval:1", "ccp:7", "bsds500:3"]
+    mask = np.zeros((16, 16), bool)
+    mask[4:9, 4:9] = True
+    assert script.objects_already_clicked(store, names) == 0
+    for name in names[:2]:
+        store.add(source="gradio", image=np.zeros((16, 16, 3), np.uint8), mask=mask, project="training-data",
+                  task_id=name, clicks=[{"x": 6, "y": 6, "positive": True}], author="robot")
+    assert script.objects_already_clicked(store, names) == 2
+    with pytest.raises(ValueError, match="not the first objects of this run"):
+        script.objects_already_clicked(store, ["ccp:7", "coco_mval:1", "bsds500:3"])

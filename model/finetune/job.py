@@ -68,6 +68,9 @@ class FinetuneConfig:
     #: Grow a boundary head of this width on a base model without one (`model/network/boundary_head.py`);
     #: None: the base model's shape.
     boundary_channels: int | None = None
+    #: Continue from out_dir's training state when an earlier run of the same job was interrupted
+    #: (long fine-tunes used as training stages); off for the loop, whose every job is new.
+    resume: bool = False
     #: Torch threads of the job (0: torch's default) and the niceness added to its process.
     threads: int = 0
     nice: int = 0
@@ -181,7 +184,10 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
     trainer = Trainer(train_cfg, dataset)
     from .l2sp import L2SP
 
+    # L2-SP's reference is the base model, so it is taken before an interrupted run's weights come back
     l2sp = L2SP(trainer.network, trainer.optimizer, cfg.effective_l2sp_weight())
+    if cfg.resume and trainer.load_state():
+        print(f"resumed {out_dir} at step {trainer.step} of {cfg.steps}", flush=True)
     train_start, cpu_start = time.time(), time.process_time()
     trainer.fit(progress=progress)
     train_seconds, train_cpu_seconds = time.time() - train_start, time.process_time() - cpu_start
