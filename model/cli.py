@@ -13,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import FcanetInputError
+from .errors import FcanetInputError, TrainingStopped
 
 #: Optional dependency (top-level module) -> the extra that installs it (pyproject.toml).
 EXTRAS = {
@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"fcanet {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except TrainingStopped as exc:
+        print(f"fcanet {args.command}: {exc}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         return 130
     return int(result or 0)

@@ -19,3 +19,8 @@ class ImageError(FcanetInputError):
 
 class CheckpointError(FcanetInputError):
     """A checkpoint file is missing, unsafe, or does not match any known architecture."""
+
+
+class TrainingStopped(RuntimeError):
+    """A stop signal (SIGTERM, Ctrl-C) ended a training job before its last step. Its state is
+    saved; the job is not finished, so nothing after training (gating, registering) ran."""

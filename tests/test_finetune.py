@@ -165,6 +165,7 @@ def test_an_interrupted_finetune_resumes_to_the_same_weights(store_with_correcti
     import torch
 
     from model.checkpoint import load_checkpoint, read_metadata
+    from model.errors import TrainingStopped
     from model.training.trainer import Trainer
 
     store, tmp = store_with_corrections
@@ -177,8 +178,12 @@ def test_an_interrupted_finetune_resumes_to_the_same_weights(store_with_correcti
     full_fit = Trainer.fit
     with monkeypatch.context() as m:  # the process dies after two of the four steps
         m.setattr(Trainer, "fit", lambda self, progress=True: full_fit(self, max_steps=2, progress=progress))
-        interrupted = run_finetune(job("again", resume=True), progress=False)
-    assert read_metadata(interrupted.checkpoint).version.endswith("step2")
+        with pytest.raises(TrainingStopped, match="stopped at step 2 of 4"):
+            run_finetune(job("again", resume=True), progress=False)
+    # a half-trained model is not the job's result: nothing gated, registered or promoted
+    assert not (tmp / "again" / "finetune.json").exists()
+    assert read_metadata(tmp / "again" / "last.safetensors").version.endswith("step2")
+    assert straight.version in [m["version"] for m in store.list_models()] and len(store.list_models()) == 1
     steps_run = []
     full_step = Trainer.train_step
     monkeypatch.setattr(Trainer, "train_step", lambda self, batch: steps_run.append(self.step) or full_step(self, batch))

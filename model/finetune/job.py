@@ -190,6 +190,12 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         print(f"resumed {out_dir} at step {trainer.step} of {cfg.steps}", flush=True)
     train_start, cpu_start = time.time(), time.process_time()
     trainer.fit(progress=progress)
+    if trainer.step < cfg.steps:
+        from ..errors import TrainingStopped
+
+        # a half-trained model must not be gated, registered or promoted as this job's result
+        raise TrainingStopped(f"stopped at step {trainer.step} of {cfg.steps}; the state is saved in {out_dir}"
+                              + (": run the job again to continue" if cfg.resume else ""))
     train_seconds, train_cpu_seconds = time.time() - train_start, time.process_time() - cpu_start
     l2sp.remove()
     checkpoint = str(out_dir / "last.safetensors")
