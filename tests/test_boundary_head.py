@@ -51,3 +51,20 @@ def test_the_head_works_at_stride_two_of_odd_sizes():
     with torch.no_grad():
         out = head(torch.randn(2, 5, 33, 47), torch.randn(2, 1, 9, 12))
     assert out.shape == (2, 1, 17, 24)
+
+
+def test_a_checkpoint_start_refuses_shape_overrides_it_cannot_honour(tmp_path):
+    import pytest
+
+    from model.training.config import TrainConfig
+    from model.training.trainer import build_network
+
+    net = FCANet(preset("tiny"))
+    path = tmp_path / "base.safetensors"
+    save_checkpoint(path, net, CheckpointMetadata(network=net.config, version="base", short_side=48))
+    with pytest.raises(ValueError, match="first_click_attention"):
+        build_network(TrainConfig(init_checkpoint=str(path), network_overrides={"first_click_attention": False}))
+    # what the checkpoint already is, and a new boundary head, are fine
+    same, _ = build_network(TrainConfig(init_checkpoint=str(path), network_overrides={"first_click_attention": True}))
+    grown, origin = build_network(TrainConfig(init_checkpoint=str(path), network_overrides={"boundary_channels": 4}))
+    assert same.config == net.config and grown.config.boundary_channels == 4 and origin["grown"] == {"boundary_channels": 4}

@@ -57,6 +57,13 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
         origin = {"initialisation": cfg.init_checkpoint, "initialisation_version": meta.version,
                   "initialisation_sha256": file_digest(cfg.init_checkpoint)}
         # The one change a checkpoint start may ask of its network's shape: a new boundary head.
+        # Any other override would be silently dropped by the checkpoint's own shape: refuse it.
+        differing = {k: v for k, v in cfg.network_overrides.items()
+                     if k != "boundary_channels" and getattr(meta.network, k, object()) != v}
+        if differing:
+            raise ValueError(f"network_overrides {differing} cannot change the network of the start checkpoint "
+                             f"{cfg.init_checkpoint} (only boundary_channels can grow a head): train from scratch "
+                             "or drop them")
         channels = cfg.network_overrides.get("boundary_channels")
         if channels is not None:
             grown = grow_boundary_head(network, int(channels))
