@@ -14,7 +14,8 @@ fixed held-out split and on GrabCut.
 
 Writes OUT/report.json (and OUT/work/: the store and the candidate checkpoint, not committed).
 Rerun an interrupted run with the same arguments: it clicks only the objects it had not stored and
-continues training from the last saved state (every quarter of the steps, or the step a SIGTERM hit).
+continues training from the last saved state (every 200 steps or quarter of the steps, whichever is
+sooner, and the step a SIGTERM hit).
 GrabCut is a benchmark here, never a training source.
 
 A candidate worth bundling is written as a bundle (its version, the training data it really saw,

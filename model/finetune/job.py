@@ -175,7 +175,7 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         out_dir=str(out_dir), init_checkpoint=base, pretrained_backbone=False, crop_size=crop_size,
         grid_align=grid_align,
         batch_size=cfg.batch_size, steps=cfg.steps, lr=cfg.lr, constant_tail_fraction=0.0, val_every=0,
-        checkpoint_every=max(1, cfg.steps // 4), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
+        checkpoint_every=max(1, min(cfg.steps // 4, 200)), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
         version_prefix=f"ft-{stamp}", short_side=short_side,
         freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay, first_loss_weight=cfg.first_loss_weight,
         network_overrides={} if cfg.boundary_channels is None else {"boundary_channels": cfg.boundary_channels},
