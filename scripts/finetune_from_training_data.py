@@ -150,6 +150,7 @@ def main() -> int:
 
     from model import Predictor, default_checkpoint_path
     from model.corrections import open_store
+    from model.errors import TrainingStopped
     from model.evaluation.datasets import load_dataset
     from model.evaluation.scoring import robot_clicks, score_checkpoint
     from model.finetune.job import FinetuneConfig, run_finetune
@@ -195,7 +196,11 @@ def main() -> int:
                         l2sp_weight=0.0, seed=args.seed, threads=args.threads,
                         first_loss_weight=args.first_loss_weight, boundary_channels=args.boundary_channels,
                         resume=True)
-    result = run_finetune(ft, progress=False)
+    try:
+        result = run_finetune(ft, progress=False)
+    except TrainingStopped as exc:
+        print(f"{exc} (rerun the same command)", file=sys.stderr)
+        return 130
 
     _, _, held = training_sources(cfg)
     validate = make_validator(cfg, held)
