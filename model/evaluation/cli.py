@@ -1,4 +1,4 @@
-"""`fcanet evaluate`, `fcanet plot`, `fcanet benchmark`."""
+"""`fcanet evaluate`, `fcanet plot`, `fcanet compare`, `fcanet benchmark`."""
 
 from __future__ import annotations
 
@@ -28,6 +28,13 @@ def register(sub) -> None:
     q.add_argument("--out", required=True)
     q.add_argument("--title")
     q.set_defaults(func=run_plot)
+
+    c = sub.add_parser("compare", help="two evaluation folders of one benchmark, sample by sample "
+                                       "(better/worse counts, sign test, bootstrap interval)")
+    c.add_argument("base", help="evaluation folder of the model to beat")
+    c.add_argument("candidate", help="evaluation folder of the candidate, same dataset and samples")
+    c.add_argument("--json", help="also write the comparison to this JSON file")
+    c.set_defaults(func=run_compare)
 
     b = sub.add_parser("benchmark", help="per-click latency and memory of the predictor")
     b.add_argument("--checkpoint")
@@ -94,6 +101,23 @@ def run_plot(args) -> int:
 
     plot_runs(args.results, args.out, args.title)
     print(args.out)
+    return 0
+
+
+def run_compare(args) -> int:
+    import json
+
+    from ..errors import FcanetInputError
+    from .paired import compare_folders, comparison_dict, comparison_markdown
+
+    try:
+        rows = compare_folders(args.base, args.candidate)
+    except ValueError as exc:
+        raise FcanetInputError(str(exc)) from None
+    print(comparison_markdown(args.base, args.candidate, rows), end="")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(comparison_dict(args.base, args.candidate, rows), fh, indent=2)
     return 0
 
 
