@@ -39,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def pick_objects(cfg, count: int, seed: int, min_area_fraction: float = 0.0):
     """`count` objects drawn by source weight from the config's training split (held-out excluded),
-    each covering at least `min_area_fraction` of its image."""
+    each covering at least `min_area_fraction` of its image, as (name, sample) pairs. Images are read
+    only when clicked (`sample.load_image()`): a stage of thousands of objects would otherwise hold
+    every photo in memory at once."""
     import numpy as np
 
     from model.training.run import training_sources
@@ -63,7 +65,7 @@ def pick_objects(cfg, count: int, seed: int, min_area_fraction: float = 0.0):
             continue
         if mask.mean() < min_area_fraction:
             continue
-        picked.append((f"{getattr(sources[s], 'name', s)}:{sample.image_id}", sample.load_image(), mask))
+        picked.append((f"{getattr(sources[s], 'name', s)}:{sample.image_id}", sample))
     return picked
 
 
@@ -174,17 +176,18 @@ def main() -> int:
 
         store = open_store(store_path)
         picked = pick_objects(cfg, args.corrections, args.seed, args.min_area_fraction)
-        done = objects_already_clicked(store, [name for name, _, _ in picked])
+        done = objects_already_clicked(store, [name for name, _ in picked])
         if done:
             print(f"{store_path} already holds the first {done} objects: clicking the other {len(picked) - done}")
         labeler = Predictor.from_checkpoint(base)
-        for name, image, mask in picked[done:]:
+        for name, source_sample in picked[done:]:
+            image, mask = source_sample.load_image(), source_sample.load_mask()
             sample = Sample(name=name, load_image=lambda image=image: image, gt=mask)
             clicks = robot_clicks(labeler, sample, args.annotator_clicks)
             # task_id names the object, so an interrupted run resumes where it stopped
             store.add(source="gradio", image=image, mask=mask, project="training-data", task_id=name,
                       annotation_id=None, clicks=clicks, author="robot")
-        names = [name for name, _, _ in picked]
+        names = [name for name, _ in picked]
         del labeler
     build_seconds = time.time() - t0
 

@@ -27,6 +27,7 @@ def _script():
 class SquaresSource:
     """Objects of known size: square i covers (20 + 8 i)^2 pixels of a 128x128 image (2.4-71 %)."""
     name = "squares"
+    images_read = 0
 
     def __len__(self):
         return 12
@@ -37,7 +38,10 @@ class SquaresSource:
             side = 20 + 8 * i
             m[:side, :side] = True
             return m
-        return ObjectSample(self.name, f"s{i}", lambda: np.zeros((128, 128, 3), np.uint8), mask)
+        def image():
+            SquaresSource.images_read += 1
+            return np.zeros((128, 128, 3), np.uint8)
+        return ObjectSample(self.name, f"s{i}", image, mask)
 
 
 def test_pick_objects_keeps_only_objects_that_cover_enough_of_their_image(monkeypatch):
@@ -45,14 +49,16 @@ def test_pick_objects_keeps_only_objects_that_cover_enough_of_their_image(monkey
     import model.training.run as run
 
     monkeypatch.setattr(run, "training_sources", lambda cfg: ([SquaresSource()], [1.0], None))
+    monkeypatch.setattr(SquaresSource, "images_read", 0)
     everything = script.pick_objects(cfg=None, count=10, seed=0)
-    assert min(m.mean() for _, _, m in everything) < 0.1  # without the filter small objects come too
+    assert min(o.load_mask().mean() for _, o in everything) < 0.1  # without the filter small objects come too
     large = script.pick_objects(cfg=None, count=6, seed=0, min_area_fraction=0.25)
-    fractions = [m.mean() for _, _, m in large]
+    fractions = [o.load_mask().mean() for _, o in large]
     assert len(large) == 6 and min(fractions) >= 0.25
-    assert len({name for name, _, _ in large}) == 6  # no object twice
+    assert len({name for name, _ in large}) == 6  # no object twice
     with pytest.raises(ValueError, match="only 6"):
         script.pick_objects(cfg=None, count=7, seed=0, min_area_fraction=0.25)
+    assert SquaresSource.images_read == 0  # photos are read when clicked, not all at once when picked
 
 
 def test_write_bundle_names_the_real_training_data_and_keeps_the_weights(tmp_path):
