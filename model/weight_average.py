@@ -56,8 +56,10 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], weights: Sequence[fl
     provenance = {
         "trained": any(m.provenance.get("trained", True) for m in metas),
         "trained_on": trained_on,
-        "averaged": [{"version": m.version, "sha256": file_digest(p), "weight": round(w, 6)}
-                     for m, p, w in zip(metas, paths, weights)],
+        # each part's own provenance (data, recipe, steps) travels with it, so a bundled average
+        # still says how every part was trained
+        "averaged": [{"version": m.version, "sha256": file_digest(p), "weight": round(w, 6),
+                      "provenance": m.provenance} for m, p, w in zip(metas, paths, weights)],
     }
     metadata = CheckpointMetadata(network=first.network, version=version, short_side=first.short_side,
                                   grid_align=first.grid_align, provenance=provenance)

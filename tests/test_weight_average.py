@@ -40,6 +40,7 @@ def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
     assert meta.provenance["trained_on"] == ["COCO_MVal", "BSDS500", "CCP"]
     assert [(x["version"], x["weight"]) for x in meta.provenance["averaged"]] == [("v0", 0.75), ("v1", 0.25)]
     assert meta.provenance["averaged"][1]["sha256"] == file_digest(tmp_path / "b.safetensors")
+    assert meta.provenance["averaged"][1]["provenance"] == {"trained_on": ["CCP", "COCO_MVal"]}
 
 
 def test_uniform_weights_by_default(tmp_path):
