@@ -54,7 +54,7 @@ def average_checkpoints(paths: Sequence[str | os.PathLike], weights: Sequence[fl
     for meta in metas:
         trained_on += [d for d in meta.provenance.get("trained_on", []) if d not in trained_on]
     provenance = {
-        "trained": any(m.provenance.get("trained", True) for m in metas),
+        "trained": any(m.describe()["trained"] for m in metas),  # the one reading of "trained" (checkpoint.py)
         "trained_on": trained_on,
         # each part's own provenance (data, recipe, steps) travels with it, so a bundled average
         # still says how every part was trained

@@ -12,7 +12,7 @@ from model.network.fcanet import FCANet
 from model.weight_average import average_checkpoints
 
 
-def _save(path, seed, *, config=None, trained_on=("COCO_MVal",), version=None):
+def _save(path, seed, *, config=None, trained_on=("COCO_MVal",), version=None, trained=None):
     torch.manual_seed(seed)
     net = FCANet(config or preset("tiny"))
     with torch.no_grad():  # BatchNorm statistics differ too, so their average is checked as well
@@ -21,7 +21,8 @@ def _save(path, seed, *, config=None, trained_on=("COCO_MVal",), version=None):
                 module.running_mean.normal_()
                 module.num_batches_tracked.fill_(seed + 1)
     save_checkpoint(path, net, CheckpointMetadata(network=net.config, version=version or f"v{seed}", short_side=48,
-                                                  provenance={"trained_on": list(trained_on)}))
+                                                  provenance={"trained_on": list(trained_on),
+                                                              **({} if trained is None else {"trained": trained})}))
     return net.state_dict()
 
 
@@ -41,14 +42,16 @@ def test_the_average_is_the_weighted_mean_of_every_float_tensor(tmp_path):
     assert [(x["version"], x["weight"]) for x in meta.provenance["averaged"]] == [("v0", 0.75), ("v1", 0.25)]
     assert meta.provenance["averaged"][1]["sha256"] == file_digest(tmp_path / "b.safetensors")
     assert meta.provenance["averaged"][1]["provenance"] == {"trained_on": ["CCP", "COCO_MVal"]}
+    assert meta.provenance["trained"] is False  # neither part says it was trained: an average of them is not either
 
 
 def test_uniform_weights_by_default(tmp_path):
     a = _save(tmp_path / "a.safetensors", 0)
-    b = _save(tmp_path / "b.safetensors", 1)
-    net, _ = average_checkpoints([tmp_path / "a.safetensors", tmp_path / "b.safetensors"], version="soup")
+    b = _save(tmp_path / "b.safetensors", 1, trained=True)
+    net, meta = average_checkpoints([tmp_path / "a.safetensors", tmp_path / "b.safetensors"], version="soup")
     key = next(k for k, v in a.items() if v.is_floating_point())
     torch.testing.assert_close(net.state_dict()[key], (a[key] + b[key]) / 2)
+    assert meta.describe()["trained"] is True  # one trained part makes a trained average
 
 
 def test_different_networks_or_bad_weights_are_refused(tmp_path):
