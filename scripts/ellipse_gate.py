@@ -4,7 +4,8 @@
 Prints the IoU at a 320 / 384 / 448 / 512 short side for each checkpoint (default: the bundled
 model) and whether the 512 figure reaches the e2e tests' TARGET_IOU. With both `--no-...` flags it
 scores the network's own output, as every figure before edge refinement was measured. A checkpoint replaces the
-bundle only if it beats it on GrabCut NoC@90 (SIS) and passes here (model/weights/MODEL_CARD.md).
+bundle only if it passes here and wins the paired benchmark comparison (docs/training-history.md,
+"How a bundle was chosen").
 """
 
 from __future__ import annotations
