@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from model.checkpoint import CheckpointMetadata, load_checkpoint, save_checkpoint
@@ -54,7 +55,6 @@ def test_the_head_works_at_stride_two_of_odd_sizes():
 
 
 def test_a_checkpoint_start_refuses_shape_overrides_it_cannot_honour(tmp_path):
-    import pytest
 
     from model.training.config import TrainConfig
     from model.training.trainer import build_network
@@ -68,3 +68,16 @@ def test_a_checkpoint_start_refuses_shape_overrides_it_cannot_honour(tmp_path):
     same, _ = build_network(TrainConfig(init_checkpoint=str(path), network_overrides={"first_click_attention": True}))
     grown, origin = build_network(TrainConfig(init_checkpoint=str(path), network_overrides={"boundary_channels": 4}))
     assert same.config == net.config and grown.config.boundary_channels == 4 and origin["grown"] == {"boundary_channels": 4}
+
+
+@pytest.mark.parametrize("channels", [0, 4, 16])
+def test_growing_never_removes_or_replaces_a_head_it_already_has(channels):
+    net = grow_boundary_head(FCANet(preset("tiny")), 8)
+    assert grow_boundary_head(net, 8) is net
+    with pytest.raises(ValueError, match="8"):
+        grow_boundary_head(net, channels)
+
+
+def test_a_head_needs_a_channel():
+    with pytest.raises(ValueError, match="at least 1 channel"):
+        grow_boundary_head(FCANet(preset("tiny")), -1)

@@ -39,11 +39,19 @@ class BoundaryHead(nn.Module):
 def grow_boundary_head(network: nn.Module, channels: int) -> nn.Module:
     """A copy of `network` (an FCANet) with a fresh boundary head of `channels` and every other weight
     kept: its predictions equal the original's until the head is trained. Returns `network` itself
-    when it already has that head."""
+    when it already has that head. Refuses (ValueError) to remove or replace a head it already has:
+    either would silently discard trained weights."""
     from .fcanet import FCANet
 
-    if network.config.boundary_channels == channels:
+    have = network.config.boundary_channels
+    if have == channels:
         return network
+    if channels < 1:
+        raise ValueError(f"a boundary head needs at least 1 channel, got {channels}"
+                         + (f" (the network's own head has {have}: it is kept, not removed)" if have else ""))
+    if have:
+        raise ValueError(f"the network already has a boundary head of {have} channels: growing one of "
+                         f"{channels} would discard its trained weights")
     grown = FCANet(network.config.with_(boundary_channels=channels))
     state = {k: v for k, v in network.state_dict().items() if not k.startswith("boundary_head.")}
     missing, unexpected = grown.load_state_dict(state, strict=False)
