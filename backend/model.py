@@ -113,10 +113,12 @@ class FcanetModel:
     # ------------------------------------------------------------------------- predict
     def predict(self, tasks: Any, context: Any = None, *, project: Any = None,
                 label_config: str | None = None, refine: bool | Any = True, **kwargs: Any) -> list[Any]:
-        """One prediction per task: {"result": [brush, ...], "score", "model_version"}.
+        """One prediction per task: {"result": [brush, ...], "score", "model_version", "refined"}.
 
         refine: False, or a callable that answers False when asked just before the forward pass,
-        skips the graph cut (`Predictor.predict(refine=False)`).
+        skips the graph cut (`Predictor.predict(refine=False)`); "refined" then says False, so a
+        client (or whoever reads Label Studio's logs) can tell an answer made under load from one
+        that was not. Label Studio passes the key through to its editor, which ignores it.
 
         Without keypoints in the context (a plain pre-annotation request) there is nothing
         to segment: the answer holds an empty list of predictions for each task, not an error.
@@ -150,7 +152,7 @@ class FcanetModel:
 
         predictor = self._predictor  # one model for the whole request
         labeler = labeler_of(task)
-        results, scores = [], []
+        results, scores, refined = [], [], True
         for (to_name, label), group in groups.items():
             clicks = to_clicks(group, image.width, image.height)
             shared_key = (pid, str(task.get("id")), to_name, label, None)
@@ -159,12 +161,14 @@ class FcanetModel:
                                                     fallback_key=None if labeler is None else shared_key)
             prediction = predictor.predict(image.rgb, sequence, refine=bool(refine() if callable(refine) else refine))
             self.memory.record_mask(session, prediction.mask)
+            refined = refined and prediction.final
             score = float(prediction.probability[prediction.mask].mean()) if prediction.mask.any() else 0.0
             scores.append(score)
             target = targets[(to_name, label)]
             results.append(brush_result(prediction.mask, target.from_name, target.to_name, label,
                                         region_id=session.region_id, score=score))
-        return [{"result": results, "score": float(np.mean(scores)), "model_version": predictor.model_version}]
+        return [{"result": results, "score": float(np.mean(scores)), "model_version": predictor.model_version,
+                 "refined": bool(refined)}]
 
     # ------------------------------------------------------------------------- fit (webhooks)
     def fit(self, event: str, data: dict[str, Any], *,

@@ -127,6 +127,7 @@ def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: fl
 
     times: list[float] = []
     failures: list[str] = []
+    unrefined = [0]  # answers that said "refined": false, as Label Studio passed them on
     lock = threading.Lock()
     barrier = threading.Barrier(len(jobs))
 
@@ -139,14 +140,15 @@ def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: fl
                 try:
                     r = c.post(f"/api/ml/{ml_id}/interactive-annotating",
                                json={"task": task_id, "context": {"result": points[:n]}})
-                    ok = r.status_code == 200 and any(x.get("type") == "brushlabels"
-                                                      for x in (r.json().get("data") or {}).get("result", []))
+                    data = (r.json().get("data") or {}) if r.status_code == 200 else {}
+                    ok = any(x.get("type") == "brushlabels" for x in data.get("result", []))
                     problem = None if ok else f"{r.status_code}: {r.text[:200]}"
                 except httpx.HTTPError as exc:
                     problem = repr(exc)
                 dt = time.perf_counter() - t
                 with lock:
                     times.append(dt)
+                    unrefined[0] += problem is None and data.get("refined") is False
                     if problem:
                         failures.append(problem)
                 if n < len(points) and think_s > 0:
@@ -159,7 +161,7 @@ def run_labelers(ls, ml_id: int, jobs: list[tuple[int, list[dict]]], think_s: fl
     for th in threads:
         th.join()
     return {"labelers": len(jobs), **latency_summary(times), "failed_requests": len(failures),
-            "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1), "_times": times}
+            "answered_unrefined": unrefined[0], "failures": failures[:5], "wall_s": round(time.monotonic() - t0, 1), "_times": times}
 
 
 def during_finetune(ls, project_id: int, ml_id: int, backend_url: str, work: Path, tasks: list[int], sequences, start: int,

@@ -49,7 +49,8 @@ class FakePredictor:
         yy, xx = np.mgrid[:h, :w]
         mask = (yy - clicks[0].y) ** 2 + (xx - clicks[0].x) ** 2 <= self.radius ** 2
         prob = mask.astype(np.float32) * 0.9
-        return Prediction(mask=mask, probability=prob, model_version=self.model_version, seconds=0.0)
+        # Like the real predictor: an answer without the graph cut is not final.
+        return Prediction(mask=mask, probability=prob, model_version=self.model_version, seconds=0.0, final=refine)
 
 
 def keypoint(x: float, y: float, positive: bool = True, label: str = "Object", kp_id: str | None = None,

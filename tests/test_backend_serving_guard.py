@@ -373,6 +373,9 @@ def _queue_behind_a_blocked_prediction(tmp_path, fast_when_waiting: int):
         predictor.gate.set()
         server.stop()
     assert all(results[k].status_code == 200 and results[k].json()["results"][0]["result"] for k in (1, 2, 3))
+    # Each answer says whether it was refined; which request got the fast one depends on start order.
+    answered = sorted(results[k].json()["results"][0]["refined"] for k in (1, 2, 3))
+    assert answered == sorted(predictor.refines)
     return predictor.refines, health
 
 
