@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `model`
 
 from model import Predictor  # noqa: E402
 from model.band_cut import BandCutConfig, band_cut  # noqa: E402
@@ -30,7 +30,7 @@ from model.graphcut_refine import GraphCutRefineConfig, graphcut_refine  # noqa:
 from model.robot_user import first_click, iou, next_click  # noqa: E402
 from model.sis import apply_sis  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # scripts/, for its sibling
 from tune_refinement import screening_samples  # noqa: E402
 
 SETTINGS = [
