@@ -55,7 +55,6 @@ def test_the_head_works_at_stride_two_of_odd_sizes():
 
 
 def test_a_checkpoint_start_refuses_shape_overrides_it_cannot_honour(tmp_path):
-
     from model.training.config import TrainConfig
     from model.training.trainer import build_network
 
