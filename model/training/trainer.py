@@ -102,6 +102,9 @@ class DistributedContext:
 
     def close(self) -> None:
         if self.enabled and dist.is_initialized():
+            # Without the barrier a fast rank can tear down its gloo pairs while the other still
+            # talks to it, and that rank aborts ("terminate called without an active exception").
+            dist.barrier()
             dist.destroy_process_group()
 
 
