@@ -91,7 +91,7 @@ def test_two_process_distributed_step(tmp_path):
         "assert t.ctx.world == 2\n"
         "assert torch.allclose(gathered[0], gathered[1]), 'ranks diverged'\n"
         "print('rank', t.ctx.rank, 'ok', flush=True)\n"
-        "t.ctx.close()\n"
+        "t.close()\n"
     )
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(

@@ -48,7 +48,7 @@ def run(args) -> int:
     trainer.fit(max_steps=args.max_steps,
                 max_seconds=args.max_minutes * 60 if args.max_minutes else None,
                 progress=not args.no_progress)
-    trainer.ctx.close()
+    trainer.close()
     return 0
 
 

@@ -147,7 +147,7 @@ def train(args) -> int:
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "recipe"}), flush=True)
-    trainer.ctx.close()
+    trainer.close()
     return 0
 
 

@@ -303,6 +303,13 @@ class Trainer:
             self._robot_pool.terminate()
             self._robot_pool = None
 
+    def close(self) -> None:
+        """End of training: the robot pool, the DistributedDataParallel wrapper (its reducer holds the
+        process group, which would otherwise be torn down only at interpreter exit) and the group."""
+        self.close_pools()
+        self.model = self.network
+        self.ctx.close()
+
     @property
     def on_cuda(self) -> bool:
         return self.ctx.device.type == "cuda"
