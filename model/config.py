@@ -65,18 +65,6 @@ PRESETS: dict[str, NetworkConfig] = {
         attention_channels=(48, 48, 48, 96, 96, 96),
         aux_channels=64,
     ),
-    # The same head on EfficientNet-Lite1 (more blocks, same channels): what `deepen.py` makes of
-    # a trained Lite0 network.
-    "efficientnet_lite1": NetworkConfig(
-        backbone="efficientnet_lite1",
-        normalisation="efficientnet",
-        aspp_channels=96,
-        low_level_channels=32,
-        decoder_channels=48,
-        pred_channels=32,
-        attention_channels=(48, 48, 48, 96, 96, 96),
-        aux_channels=64,
-    ),
     # A few-thousand-parameter network for tests.
     "tiny": NetworkConfig(
         backbone="tiny",
@@ -89,6 +77,9 @@ PRESETS: dict[str, NetworkConfig] = {
         aux_channels=8,
     ),
 }
+# The same head on EfficientNet-Lite1 (more blocks, same channels): what `model/network/deepen.py`
+# makes of a trained Lite0 network.
+PRESETS["efficientnet_lite1"] = PRESETS["efficientnet_lite0"].with_(backbone="efficientnet_lite1")
 
 
 def preset(name: str) -> NetworkConfig:
