@@ -182,7 +182,7 @@ class Trainer:
         moving average starts again from the calibrated network."""
         from ..network.deepen import calibrate_new_blocks
 
-        rng = np.random.default_rng([self.cfg.seed, self.ctx.rank])
+        rng = np.random.default_rng(self.cfg.seed)  # the same batches on every rank: the same statistics
 
         def inputs():
             for _ in range(batches):
