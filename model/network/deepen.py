@@ -20,7 +20,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from .backbones.efficientnet_lite import stage_blocks
+from .backbones.efficientnet_lite import pre_block_count, stage_blocks
 
 _SOURCE, _TARGET = "efficientnet_lite0", "efficientnet_lite1"
 
@@ -35,8 +35,8 @@ def _block_map() -> tuple[dict[int, int], list[int]]:
 
 
 def _module_of(block: int) -> str:
-    """The state-dict prefix of a backbone block (`pre` holds the first two stages)."""
-    return "backbone_pre" if block in sum(stage_blocks("lite1")[:2], []) else "backbone_last"
+    """The state-dict prefix of a Lite1 backbone block."""
+    return "backbone_pre" if block < pre_block_count("lite1") else "backbone_last"
 
 
 def new_block_prefixes() -> list[str]:
@@ -45,26 +45,25 @@ def new_block_prefixes() -> list[str]:
     return [f"{_module_of(b)}._blocks.{b}." for b in new]
 
 
-def deepen_to_lite1(network: nn.Module) -> nn.Module:
-    """A Lite1 copy of `network` (an FCANet on efficientnet_lite0) whose predictions equal the
-    original's. Returns `network` itself when it already is Lite1; ValueError for other backbones."""
+def deepen_backbone(network: nn.Module, backbone: str) -> nn.Module:
+    """A copy of `network` (an FCANet) on `backbone` whose predictions equal the original's; the
+    one growth there is: efficientnet_lite0 -> efficientnet_lite1. Returns `network` itself when
+    it already has that backbone; ValueError for any other pair."""
     from .fcanet import FCANet
 
-    backbone = network.config.backbone
-    if backbone == _TARGET:
+    have = network.config.backbone
+    if have == backbone:
         return network
-    if backbone != _SOURCE:
-        raise ValueError(f"only an {_SOURCE} network can be deepened to {_TARGET}, not {backbone}")
+    if (have, backbone) != (_SOURCE, _TARGET):
+        raise ValueError(f"a {have} network cannot be deepened to {backbone}: only {_SOURCE} -> {_TARGET} "
+                         "keeps the trained function")
     deep = FCANet(network.config.with_(backbone=_TARGET))
     mapping, new = _block_map()
-    lite0_pre = set(sum(stage_blocks("lite0")[:2], []))
     state = {}
     for key, value in network.state_dict().items():
         if key.startswith(("backbone_pre._blocks.", "backbone_last._blocks.")):
-            module, _, index, rest = key.split(".", 3)
-            old = int(index)
-            assert (module == "backbone_pre") == (old in lite0_pre), key
-            target = mapping[old]
+            _, _, index, rest = key.split(".", 3)
+            target = mapping[int(index)]
             key = f"{_module_of(target)}._blocks.{target}.{rest}"
         state[key] = value
     missing, unexpected = deep.load_state_dict(state, strict=False)
@@ -80,7 +79,7 @@ def deepen_to_lite1(network: nn.Module) -> nn.Module:
 
 
 def new_blocks(network: nn.Module) -> list[nn.Module]:
-    """The blocks of a deepened (Lite1) network that `deepen_to_lite1` added."""
+    """The blocks of a deepened (Lite1) network that `deepen_backbone` added."""
     _, new = _block_map()
     return [network.get_submodule(f"{_module_of(b)}._blocks.{b}") for b in new]
 

@@ -67,12 +67,9 @@ def build_network(cfg: TrainConfig) -> tuple[FCANet, dict[str, Any]]:
                              "deepen Lite0 to Lite1): train from scratch or drop them")
         backbone = cfg.network_overrides.get("backbone")
         if backbone is not None and backbone != network.config.backbone:
-            if backbone != "efficientnet_lite1":
-                raise ValueError(f"a {network.config.backbone} checkpoint cannot become {backbone}: only "
-                                 "efficientnet_lite0 -> efficientnet_lite1 keeps the trained function")
-            from ..network.deepen import deepen_to_lite1
+            from ..network.deepen import deepen_backbone
 
-            network, origin["deepened"] = deepen_to_lite1(network), {"backbone": backbone}
+            network, origin["deepened"] = deepen_backbone(network, backbone), {"backbone": backbone}
         channels = cfg.network_overrides.get("boundary_channels")
         if channels is not None:
             grown = grow_boundary_head(network, int(channels))

@@ -107,6 +107,11 @@ def stage_blocks(variant: str) -> list[list[int]]:
     return out
 
 
+def pre_block_count(variant: str) -> int:
+    """Blocks in `pre`: those of the first two stages, which end at stride 4."""
+    return sum(REPEATS[variant][:2])
+
+
 def _make_blocks(variant: str) -> list[MBConv]:
     blocks, cin, stride_so_far, dilation = [], 32, 2, 1
     for (kernel, stride, expand, cout), repeats in zip(_STAGES, REPEATS[variant]):
@@ -134,7 +139,7 @@ def pretrained_path(variant: str = "lite0") -> str:
 
 def build_efficientnet_lite(variant: str, in_channels: int = 5, pretrained: bool = False) -> Backbone:
     blocks = _make_blocks(variant)
-    split = sum(REPEATS[variant][:2])  # the first two stages end at stride 4
+    split = pre_block_count(variant)
     pre = _Pre(in_channels, blocks[:split])
     last = _Last(blocks[split:], first_index=split)
     for m in list(pre.modules()) + list(last.modules()):
@@ -155,7 +160,7 @@ def build_efficientnet_lite1(in_channels: int = 5, pretrained: bool = False) -> 
 
 def load_imagenet_weights(pre: nn.Module, last: nn.Module, in_channels: int, variant: str = "lite0") -> None:
     state = torch.load(pretrained_path(variant), map_location="cpu", weights_only=True)
-    split = sum(REPEATS[variant][:2])
+    split = pre_block_count(variant)
     pre_state, last_state = {}, {}
     for key, value in state.items():
         if key.startswith("_blocks."):
